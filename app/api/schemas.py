@@ -1,0 +1,98 @@
+"""Response models of the HTTP API (``XPublic``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class CharacteristicPublic(BaseModel):
+    id: str
+    name: str
+    unit: str
+    line: str
+    process: str
+    lsl: float | None
+    usl: float | None
+    target: float | None
+    chart: str
+    subgroup_size: int
+    rules: list[str]
+    source_kind: str | None = Field(description="opcua, mqtt, or null for HTTP push only")
+    source_address: str | None
+    origin: str = Field(description="config (from the plant file) or api")
+
+
+class LimitsPublic(BaseModel):
+    version: int
+    center: float
+    ucl: float
+    lcl: float
+    sigma: float = Field(description="sigma-hat = MR-bar / d2")
+    mr_center: float
+    mr_ucl: float
+    baseline_n: int
+
+
+class CapabilityPublic(BaseModel):
+    n: int = Field(description="points in the rolling window")
+    window: int
+    mean: float
+    sigma_within: float
+    sigma_overall: float
+    cp: float | None
+    cpk: float | None
+    pp: float | None
+    ppk: float | None
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    rule: str
+    chart: str
+    state: str
+    opened_at: datetime
+    last_at: datetime
+    count: int
+    limit_version: int
+    last_value: float
+    message: str
+
+
+class LastValuePublic(BaseModel):
+    time: datetime
+    value: float
+
+
+class BaselinePublic(BaseModel):
+    collected: int
+    needed: int
+
+
+class StatusPublic(BaseModel):
+    characteristic: CharacteristicPublic
+    last: LastValuePublic | None
+    baseline: BaselinePublic
+    limits: LimitsPublic | None = Field(description="null until the Phase I baseline is complete")
+    capability: CapabilityPublic | None
+    open_alarms: list[AlarmPublic]
+    in_control: bool | None = Field(description="null before limits exist")
+
+
+class RowRejectionPublic(BaseModel):
+    row: str = Field(examples=["measurements[3]"])
+    field: str
+    reason: str
+
+
+class PushResult(BaseModel):
+    accepted: int = Field(description="rows accepted and stored (duplicates included)")
+    rejected: list[RowRejectionPublic]
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(description="ok, or degraded when the store refuses writes")
+    store: str
+    characteristics: int
+    collectors: dict[str, bool] = Field(description="collector -> connected")

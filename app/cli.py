@@ -1,0 +1,89 @@
+"""The `spcmon` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    overrides = {"config": args.config} if args.config else {}
+    settings = Settings(**overrides)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.http.host,
+        port=args.port or settings.http.port,
+    )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    from ingest import ConfigError, load_plant_config
+
+    try:
+        plant = load_plant_config(args.path)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    count = sum(1 for _ in plant.iter_characteristics())
+    print(f"{args.path}: OK ({len(plant.lines)} lines, {count} characteristics)")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    run_demo(args.port, args.data_dir, args.shift_after, args.takt, args.seed)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spcmon", description="Real-time SPC monitoring")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the service (settings from SPCMON_* variables)")
+    serve.add_argument("--config", type=Path, help="plant config file (YAML)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=_serve)
+    demo = sub.add_parser("demo", help="simulated lines + broker + service on this machine")
+    demo.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    demo.add_argument("--data-dir", type=Path, default=Path("data/demo"))
+    demo.add_argument("--shift-after", type=int, default=150, help="part index of the shift")
+    demo.add_argument("--takt", type=float, default=0.2, help="seconds per part")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=_demo)
+    config = sub.add_parser("config", help="plant configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate a plant config file")
+    check.add_argument("path", type=Path)
+    check.set_defaults(func=_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `spcmon` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("asyncua").setLevel(logging.WARNING)  # it logs every publish at INFO
+    try:
+        return int(args.func(args))
+    except ValidationError as exc:
+        print(f"invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The monitor: glue between stored measurements, the SPC engine and the alarms.
+
+It implements the pipeline's ``Evaluator``: newly stored good measurements go through the
+engine (off the event loop), new baseline limits are persisted, violations become chart
+signals and, for live data, alarms.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio.to_thread
+
+from alerts import AlarmManager, ChartSignal
+from ingest import CharacteristicRecord, Measurement, Store, StoredLimits
+from spc import Engine, LimitSet, RollingCapability, RuleSignal
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LastPoint:
+    time: datetime
+    value: float
+
+
+class Monitor:
+    """Owns the engine rows of every characteristic and evaluates batches."""
+
+    def __init__(self, store: Store, alarms: AlarmManager, engine: Engine) -> None:
+        self._store = store
+        self._alarms = alarms
+        self.engine = engine
+        self._rows: dict[str, int] = {}
+        self._ids: list[str] = []  # row -> characteristic id
+        self._records: dict[str, CharacteristicRecord] = {}
+        self.last: dict[str, LastPoint] = {}
+        self.signal_counts: dict[tuple[str, str, str], int] = {}
+
+    def register(self, record: CharacteristicRecord) -> None:
+        if record.id in self._rows:
+            return
+        self._rows[record.id] = self.engine.add_characteristic(record.lsl, record.usl)
+        self._ids.append(record.id)
+        self._records[record.id] = record
+
+    def __contains__(self, characteristic: object) -> bool:
+        return characteristic in self._rows
+
+    @property
+    def characteristics(self) -> list[CharacteristicRecord]:
+        return list(self._records.values())
+
+    def record(self, characteristic: str) -> CharacteristicRecord | None:
+        return self._records.get(characteristic)
+
+    def limits(self, characteristic: str) -> LimitSet | None:
+        return self.engine.limits(self._rows[characteristic])
+
+    def capability(self, characteristic: str) -> RollingCapability | None:
+        return self.engine.rolling_capability(self._rows[characteristic])
+
+    def baseline_progress(self, characteristic: str) -> tuple[int, int]:
+        return self.engine.baseline_progress(self._rows[characteristic])
+
+    async def restore(self) -> None:
+        """Rebuild engine state from the store: active limits, then the recent window."""
+        for char_id, row in self._rows.items():
+            stored = await self._store.active_limits(char_id)
+            if stored is not None:
+                self.engine.restore_limits(row, stored.limits)
+            recent = await self._store.recent_measurements(char_id, self.engine.window)
+            good = [m for m in recent if m.quality.value == "good"]
+            if good:
+                await self._run_engine(good, live=False)
+        _log.info("engine state restored for %d characteristics", len(self._rows))
+
+    async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None:
+        signals = await self._run_engine(measurements, live)
+        if live and signals:
+            await self._alarms.handle(signals)
+
+    async def _run_engine(self, items: Sequence[Measurement], live: bool) -> list[ChartSignal]:
+        rows = [self._rows[m.characteristic] for m in items]
+        values = [m.value for m in items]
+        result = await anyio.to_thread.run_sync(self.engine.process, rows, values, live)
+        for m in items:
+            self.last[m.characteristic] = LastPoint(m.time, m.value)
+        for row, limits in result.new_limits.items():
+            char_id = self._ids[row]
+            reason = f"Phase I baseline: first {limits.baseline_n} points"
+            await self._store.save_limits(StoredLimits(char_id, limits, datetime.now(UTC), reason))
+            _log.info(
+                "limits v%d frozen for %s: CL=%.6g UCL=%.6g LCL=%.6g",
+                limits.version,
+                char_id,
+                limits.center,
+                limits.ucl,
+                limits.lcl,
+            )
+        return [self._to_chart_signal(s, items[s.position]) for s in result.signals]
+
+    def _to_chart_signal(self, s: RuleSignal, m: Measurement) -> ChartSignal:
+        key = (m.characteristic, s.rule, s.chart)
+        self.signal_counts[key] = self.signal_counts.get(key, 0) + 1
+        return ChartSignal(
+            m.characteristic,
+            m.time,
+            s.value,
+            s.rule,
+            s.chart,
+            s.side,
+            float(s.limit),
+            s.limit_version,
+        )

@@ -1,0 +1,88 @@
+"""Service settings: one pydantic-settings class, from the environment (prefix SPCMON_).
+
+Nested groups use a double underscore: ``SPCMON_MQTT__URL=mqtt://broker:1883``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "password"}
+
+
+class MqttSettings(BaseModel):
+    url: str | None = Field(default=None, description="mqtt://host:port; unset = no MQTT")
+    client_id: str = Field(default="spcmon", description="stable: names the persistent session")
+    username: str | None = None
+    password: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme != "mqtt" or not parts.hostname:
+            raise ValueError(f"expected mqtt://host[:port], got {value!r}")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real broker password")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url or "")
+        return parts.hostname or "127.0.0.1", parts.port or 1883
+
+
+class OpcuaSettings(BaseModel):
+    endpoint: str | None = Field(default=None, description="opc.tcp://host:port/path")
+    publishing_interval_ms: int = Field(default=100, ge=10, le=60_000)
+    queue_size: int = Field(default=100, ge=1, le=10_000)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _opc_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("opc.tcp://"):
+            raise ValueError(f"expected opc.tcp://host:port/..., got {value!r}")
+        return value
+
+
+class SpcSettings(BaseModel):
+    baseline_size: int = Field(default=25, ge=2, le=1000, description="Phase I points")
+    window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
+
+
+class HttpSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything configurable about one service instance."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SPCMON_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    config: Path = Field(
+        default=Path("deploy/examples/demo-plant.yaml"), description="plant config (YAML)"
+    )
+    data_dir: Path = Field(default=Path("data"), description="SQLite file and local state")
+    log_level: str = "INFO"
+    mqtt: MqttSettings = MqttSettings()
+    opcua: OpcuaSettings = OpcuaSettings()
+    spc: SpcSettings = SpcSettings()
+    http: HttpSettings = HttpSettings()
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "spcmon.sqlite3"

@@ -1,0 +1,167 @@
+"""The composition root: the one place that builds and connects every part."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+
+from alerts import AlarmManager
+from app.metrics import IngestMetrics, SpcCollector
+from app.monitor import Monitor
+from app.settings import Settings
+from ingest import CharacteristicRecord, Pipeline, PlantConfig, Store, load_plant_config
+from ingest.mqtt import MqttCollector, MqttOptions
+from ingest.mqtt_payload import TopicBinding
+from ingest.opcua import OpcuaCollector
+from ingest.sqlite_store import SqliteStore
+from spc import Engine
+
+_log = logging.getLogger(__name__)
+
+
+def characteristic_records(plant: PlantConfig) -> list[CharacteristicRecord]:
+    """Flatten the configured hierarchy into characteristic records (origin "config")."""
+    records = []
+    for line, process, c in plant.iter_characteristics():
+        kind, address = None, None
+        if c.source and c.source.opcua:
+            kind, address = "opcua", c.source.opcua.node_id
+        elif c.source and c.source.mqtt:
+            kind, address = "mqtt", f"{c.source.mqtt.topic}#{c.source.mqtt.field}"
+        records.append(
+            CharacteristicRecord(
+                id=c.id,
+                name=c.name or c.id,
+                unit=c.unit,
+                line=line.id,
+                process=process.id,
+                lsl=c.lsl,
+                usl=c.usl,
+                target=c.target,
+                chart=c.chart,
+                subgroup_size=c.subgroup_size,
+                rules=c.rules,
+                source_kind=kind,
+                source_address=address,
+                origin="config",
+            )
+        )
+    return records
+
+
+def mqtt_bindings(plant: PlantConfig) -> dict[str, TopicBinding]:
+    """Topic -> what it carries (feature fields and, for inspection stations, the verdict)."""
+    fields: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    verdicts: dict[str, tuple[str, str]] = {}
+    for line in plant.lines:
+        for process in line.processes:
+            if process.inspection is not None:
+                src = process.inspection.mqtt
+                verdicts[src.topic] = (src.field, f"{line.id}.{process.id}")
+            for c in process.characteristics:
+                if c.source and c.source.mqtt:
+                    fields[c.source.mqtt.topic].append((c.source.mqtt.field, c.id))
+    return {
+        topic: TopicBinding(topic, tuple(fields.get(topic, ())), *verdicts.get(topic, (None, None)))
+        for topic in set(fields) | set(verdicts)
+    }
+
+
+def opcua_bindings(plant: PlantConfig, default_endpoint: str | None) -> dict[str, dict[str, str]]:
+    """Endpoint -> {node id -> characteristic id}; nodes without any endpoint are skipped."""
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for _, _, c in plant.iter_characteristics():
+        if c.source and c.source.opcua:
+            endpoint = c.source.opcua.endpoint or default_endpoint
+            if endpoint is None:
+                _log.warning("%s: OPC UA source but no endpoint (set SPCMON_OPCUA__ENDPOINT)", c.id)
+                continue
+            out[endpoint][c.source.opcua.node_id] = c.id
+    return dict(out)
+
+
+@dataclass
+class Service:
+    """Every long-lived part of one running service."""
+
+    settings: Settings
+    plant: PlantConfig
+    store: Store
+    monitor: Monitor
+    alarms: AlarmManager
+    pipeline: Pipeline
+    registry: CollectorRegistry
+    mqtt: MqttCollector | None = None
+    opcua: list[OpcuaCollector] = field(default_factory=list)
+    _pipeline_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings) -> Service:
+        plant = load_plant_config(settings.config)
+        store = SqliteStore(settings.sqlite_path)
+        alarms = AlarmManager(store)
+        engine = Engine(baseline_size=settings.spc.baseline_size, window=settings.spc.window)
+        monitor = Monitor(store, alarms, engine)
+        for record in characteristic_records(plant):
+            monitor.register(record)
+        registry = CollectorRegistry()
+        pipeline = Pipeline(store, monitor, monitor, observer=IngestMetrics(registry))
+        registry.register(SpcCollector(monitor, pipeline))
+        service = cls(settings, plant, store, monitor, alarms, pipeline, registry)
+        service._build_collectors()
+        return service
+
+    def _build_collectors(self) -> None:
+        bindings = mqtt_bindings(self.plant)
+        if self.settings.mqtt.url and bindings:
+            host, port = self.settings.mqtt.host_port
+            password = self.settings.mqtt.password
+            options = MqttOptions(
+                host,
+                port,
+                self.settings.mqtt.client_id,
+                self.settings.mqtt.username,
+                password.get_secret_value() if password else None,
+            )
+            self.mqtt = MqttCollector(options, bindings, self.pipeline)
+        elif bindings:
+            _log.warning("MQTT sources configured but SPCMON_MQTT__URL is not set")
+        opc = self.settings.opcua
+        for endpoint, nodes in opcua_bindings(self.plant, opc.endpoint).items():
+            self.opcua.append(
+                OpcuaCollector(
+                    endpoint, nodes, self.pipeline, opc.publishing_interval_ms, opc.queue_size
+                )
+            )
+
+    async def start(self) -> None:
+        """Open the store, restore state, warm the JIT, then start ingest."""
+        await self.store.open()
+        await self.store.upsert_characteristics(self.monitor.characteristics)
+        await asyncio.to_thread(self.monitor.engine.warm_up)
+        await self.alarms.load()
+        await self.monitor.restore()
+        self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
+        await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
+        if self.mqtt is not None:
+            self.mqtt.start()
+        for collector in self.opcua:
+            collector.start()
+
+    async def stop(self) -> None:
+        """Stop ingest first, flush what was accepted, then close the store."""
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
+        for collector in self.opcua:
+            await collector.stop()
+        await self.pipeline.drain()
+        if self._pipeline_task is not None:
+            self._pipeline_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pipeline_task
+        await self.store.close()

@@ -1,0 +1,46 @@
+"""Errors raised by ingest/.
+
+IngestError
+ ├── InvalidRecord      a measurement, verdict or cost event breaks the model (names the field)
+ ├── PayloadError       a wire payload cannot be turned into records (names the field)
+ ├── ConfigError        the plant configuration file is invalid (names the entry)
+ └── StoreError         the store failed to read or write
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base of every error raised by ingest/."""
+
+
+class InvalidRecord(IngestError):
+    """A record breaks the measurement model; ``field`` names the offending field."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class PayloadError(IngestError):
+    """A wire payload (MQTT, OPC UA, HTTP) cannot be mapped; ``field`` names where."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class ConfigError(IngestError):
+    """The plant configuration is invalid; the message lists every offending entry."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid plant configuration {source}:\n{lines}")
+        self.source = source
+        self.problems = problems
+
+
+class StoreError(IngestError):
+    """The store could not complete an operation."""

@@ -1,0 +1,163 @@
+"""Normalisation behind the MES push (``POST /api/v1/measurements``).
+
+The body's shape is validated by pydantic (a malformed body is refused whole, with the
+path of each bad field). Rows that are well-formed but unacceptable (unknown
+characteristic, timestamp in the future, ...) are rejected one by one with their index
+and reason and kept as dead letters, while the good rows of the same batch are accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Container
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from ingest.errors import InvalidRecord
+from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
+from ingest.pipeline import Submission
+
+SOURCE = "http:mes"
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Text = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MeasurementIn(_Row):
+    characteristic: Text
+    value: FiniteFloat
+    time: AwareDatetime
+    part: Text | None = None
+    lot: Text | None = None
+
+
+class VerdictIn(_Row):
+    process: Text = Field(description="qualified process id, e.g. line2.vision")
+    part: Text
+    ok: bool
+    first_pass: bool = True
+    time: AwareDatetime
+    defects: list[Text] = Field(default_factory=list)
+
+
+class CostEventIn(_Row):
+    scope: Text = Field(description="line id, or the plant id")
+    category: CostCategory
+    amount: FiniteFloat = Field(ge=0)
+    currency: Annotated[str, Field(min_length=3, max_length=3)] = "CNY"
+    time: AwareDatetime
+    note: str | None = None
+
+
+class MesBatch(_Row):
+    """One push from an MES. ``idempotency_key`` makes a resent batch harmless."""
+
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    measurements: list[MeasurementIn] = Field(default_factory=list, max_length=100_000)
+    verdicts: list[VerdictIn] = Field(default_factory=list, max_length=100_000)
+    cost_events: list[CostEventIn] = Field(default_factory=list, max_length=100_000)
+
+
+@dataclass(frozen=True)
+class RowRejection:
+    """One rejected row: where it was (``measurements[3]``), which field, and why."""
+
+    row: str
+    field: str
+    reason: str
+
+
+def _row_key(batch_key: str | None, kind: str, index: int, row: _Row) -> str:
+    # without a key, the row's content is its identity
+    basis = f"{batch_key}|{kind}|{index}" if batch_key else f"{kind}|{row.model_dump_json()}"
+    return "mes:" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
+def normalise(
+    batch: MesBatch, known_characteristics: Container[str], now: datetime
+) -> tuple[Submission, list[RowRejection]]:
+    """Turn a validated batch into a pipeline submission plus per-row rejections."""
+    sub = Submission()
+    rejected: list[RowRejection] = []
+    key = batch.idempotency_key
+
+    def reject(row: str, field: str, reason: str, body: _Row) -> None:
+        rejected.append(RowRejection(row, field, reason))
+        sub.dead_letters.append(
+            DeadLetter(now, SOURCE, f"{row}.{field}: {reason}", body.model_dump_json())
+        )
+
+    for i, m in enumerate(batch.measurements):
+        if m.characteristic not in known_characteristics:
+            reject(
+                f"measurements[{i}]",
+                "characteristic",
+                f"unknown characteristic {m.characteristic!r}",
+                m,
+            )
+            continue
+        try:
+            sub.measurements.append(
+                Measurement(
+                    m.time,
+                    m.characteristic,
+                    m.value,
+                    _row_key(key, "m", i, m),
+                    SOURCE,
+                    part=m.part,
+                    lot=m.lot,
+                )
+            )
+        except InvalidRecord as exc:
+            reject(f"measurements[{i}]", exc.field, exc.problem, m)
+    for i, v in enumerate(batch.verdicts):
+        try:
+            sub.verdicts.append(
+                InspectionVerdict(
+                    v.time,
+                    v.process,
+                    v.part,
+                    v.ok,
+                    v.first_pass,
+                    _row_key(key, "v", i, v),
+                    SOURCE,
+                    tuple(v.defects),
+                )
+            )
+        except InvalidRecord as exc:
+            reject(f"verdicts[{i}]", exc.field, exc.problem, v)
+    for i, c in enumerate(batch.cost_events):
+        try:
+            sub.cost_events.append(
+                CostEvent(
+                    c.time,
+                    c.scope,
+                    c.category,
+                    c.amount,
+                    c.currency,
+                    _row_key(key, "c", i, c),
+                    SOURCE,
+                    c.note,
+                )
+            )
+        except InvalidRecord as exc:
+            reject(f"cost_events[{i}]", exc.field, exc.problem, c)
+    return sub, rejected
+
+
+def rejected_body_letter(body: bytes, errors: list[dict[str, object]], now: datetime) -> DeadLetter:
+    """A dead letter for a body refused whole (malformed JSON or wrong shape)."""
+    reason = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"  # type: ignore[attr-defined]
+        for e in errors
+    )
+    return DeadLetter(now, SOURCE, reason[:4000], body.decode("utf-8", "backslashreplace"))
+
+
+__all__ = ["MesBatch", "RowRejection", "normalise", "rejected_body_letter"]

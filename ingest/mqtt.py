@@ -1,0 +1,143 @@
+"""MQTT collector (paho-mqtt 2.x): QoS 1, persistent session, acknowledged after storage.
+
+A thin adapter: paho's callbacks run on paho's network thread; they parse with the pure
+``parse_payload`` and hand a ``Submission`` to the pipeline, blocking that thread while the
+pipeline's queue is full (flow control). ``manual_ack`` is on: the PUBACK is sent only
+once the records (or their dead letters) are committed, so a crash before storage makes
+the broker redeliver instead of losing the message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.errors import PayloadError
+from ingest.model import DeadLetter
+from ingest.mqtt_payload import TopicBinding, parse_payload
+from ingest.pipeline import Pipeline, Submission
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """Broker connection. ``client_id`` must be stable: it names the persistent session."""
+
+    host: str
+    port: int = 1883
+    client_id: str = "spcmon"
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 30
+
+
+def _dead_letter(topic: str, payload: bytes, error: PayloadError, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        received_at=now,
+        source=f"mqtt:{topic}",
+        reason=str(error),
+        payload=payload.decode("utf-8", errors="backslashreplace")[:1_048_576],
+    )
+
+
+class MqttCollector:
+    """Subscribes to the configured topics and feeds the pipeline."""
+
+    def __init__(
+        self, options: MqttOptions, bindings: Mapping[str, TopicBinding], pipeline: Pipeline
+    ) -> None:
+        self._options = options
+        self._bindings = dict(bindings)
+        self._pipeline = pipeline
+        self.connected = False
+        self.messages_received = 0
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=options.client_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+            manual_ack=True,
+        )
+        if options.username:
+            self._client.username_pw_set(options.username, options.password)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._bindings)
+
+    def start(self) -> None:
+        """Connect in the background; paho reconnects by itself with backoff."""
+        self._client.connect_async(
+            self._options.host, self._options.port, self._options.keepalive_s
+        )
+        self._client.loop_start()
+        _log.info(
+            "MQTT collector connecting to %s:%d for %d topics",
+            self._options.host,
+            self._options.port,
+            len(self._bindings),
+        )
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.connected = False
+
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        if reason.is_failure:
+            _log.error("MQTT broker refused the connection: %s", reason)
+            return
+        self.connected = True
+        if self._bindings:
+            client.subscribe([(topic, 1) for topic in self._bindings])
+        _log.info("MQTT connected (session present: %s)", getattr(flags, "session_present", "?"))
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        self.connected = False
+        _log.warning("MQTT disconnected: %s", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.messages_received += 1
+            submission = self.to_submission(msg.topic, bytes(msg.payload), datetime.now(UTC))
+            mid, qos = msg.mid, msg.qos
+
+            def acknowledge() -> None:
+                client.ack(mid, qos)
+
+            submission.on_stored = acknowledge
+            self._pipeline.submit_from_thread(submission)
+        except Exception:  # never raise into paho's thread; the message stays unacked
+            _log.exception("handling an MQTT message on %s failed", msg.topic)
+
+    def to_submission(self, topic: str, payload: bytes, now: datetime) -> Submission:
+        """Map one message to a pipeline submission (records and dead letters)."""
+        binding = self._bindings.get(topic)
+        if binding is None:
+            error = PayloadError("topic", f"no characteristic is configured for {topic!r}")
+            return Submission(dead_letters=[_dead_letter(topic, payload, error, now)])
+        try:
+            parsed = parse_payload(binding, payload, now)
+        except PayloadError as exc:
+            return Submission(dead_letters=[_dead_letter(topic, payload, exc, now)])
+        return Submission(
+            measurements=parsed.measurements,
+            verdicts=parsed.verdicts,
+            dead_letters=[_dead_letter(topic, payload, p, now) for p in parsed.problems],
+        )

@@ -1,0 +1,224 @@
+"""The one ingest pipeline: collectors and the HTTP push submit batches; it stores, then evaluates.
+
+Order of work per flush: dead letters, then measurements/verdicts/costs (one transaction
+each), then acknowledgements to the senders (MQTT PUBACK, HTTP response), then SPC
+evaluation of the newly stored good-quality measurements. A store failure is retried with
+backoff and the senders stay unacknowledged meanwhile, so nothing accepted is lost; the
+bounded queue turns a slow store into backpressure on the collectors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from ingest.errors import StoreError
+from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement, Quality
+from ingest.store import Store
+
+_log = logging.getLogger(__name__)
+
+MAX_BATCH_POINTS = 5000
+MAX_QUEUED_SUBMISSIONS = 1000
+RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class Submission:
+    """What one sender hands over at once (one MQTT message, one HTTP batch, ...).
+
+    ``live`` is False for historical data (imports, replays): stored and charted, never
+    alarmed. ``on_stored`` runs on the event loop once everything is committed.
+    """
+
+    measurements: list[Measurement] = field(default_factory=list)
+    verdicts: list[InspectionVerdict] = field(default_factory=list)
+    cost_events: list[CostEvent] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    live: bool = True
+    on_stored: Callable[[], None] | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.measurements) + len(self.verdicts) + len(self.cost_events)
+
+
+@dataclass(frozen=True)
+class FlushResult:
+    """What one flush stored: new rows (duplicates by ingest_id are not counted)."""
+
+    measurements: list[Measurement]
+    verdicts: int
+    cost_events: int
+    dead_letters: list[DeadLetter]
+
+
+class Evaluator(Protocol):
+    """Receives newly stored good-quality measurements, in arrival order."""
+
+    async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None: ...
+
+
+class PipelineObserver(Protocol):
+    """Hook for metrics: called after each flush."""
+
+    def flushed(self, result: FlushResult, seconds: float) -> None: ...
+
+
+def unknown_characteristic(m: Measurement, now: datetime) -> DeadLetter:
+    return DeadLetter(
+        received_at=now,
+        source=m.source,
+        reason=f"characteristic: unknown characteristic {m.characteristic!r}",
+        payload=f'{{"characteristic": "{m.characteristic}", "value": {m.value!r}, '
+        f'"time": "{m.time.isoformat()}", "ingest_id": "{m.ingest_id}"}}',
+    )
+
+
+class Pipeline:
+    """Bounded queue -> batch -> store -> acknowledge -> evaluate."""
+
+    def __init__(
+        self,
+        store: Store,
+        known_characteristics: Container[str],
+        evaluator: Evaluator,
+        observer: PipelineObserver | None = None,
+        max_batch: int = MAX_BATCH_POINTS,
+        max_queued: int = MAX_QUEUED_SUBMISSIONS,
+    ) -> None:
+        self._store = store
+        self._known = known_characteristics
+        self._evaluator = evaluator
+        self._observer = observer
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[Submission] = asyncio.Queue(max_queued)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = False
+        self.degraded = False
+        """True while the store refuses writes (reported by /healthz)."""
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    async def submit(self, submission: Submission) -> None:
+        """Queue a submission; waits while the queue is full (backpressure)."""
+        await self._queue.put(submission)
+
+    async def submit_and_wait(self, submission: Submission) -> None:
+        """Queue a submission and return once it is stored."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        inner = submission.on_stored
+
+        def finished() -> None:
+            if inner is not None:
+                inner()
+            if not done.done():
+                done.set_result(None)
+
+        submission.on_stored = finished
+        await self.submit(submission)
+        await done
+
+    def submit_from_thread(self, submission: Submission, timeout_s: float | None = None) -> None:
+        """Queue from a foreign thread (paho's); blocks that thread while the queue is full."""
+        if self._loop is None:
+            raise RuntimeError("the pipeline is not running")
+        future = asyncio.run_coroutine_threadsafe(self.submit(submission), self._loop)
+        future.result(timeout_s)
+
+    async def run(self) -> None:
+        """Process submissions until cancelled."""
+        self._loop = asyncio.get_running_loop()
+        while True:
+            group = [await self._queue.get()]
+            points = group[0].size
+            while points < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                group.append(nxt)
+                points += nxt.size
+            self._busy = True
+            try:
+                await self._flush(group)
+            finally:
+                self._busy = False
+
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been flushed (used at shutdown, in tests)."""
+        while self._busy or not self._queue.empty():  # noqa: ASYNC110 - polled only at shutdown
+            await asyncio.sleep(0.01)
+
+    async def _flush(self, group: list[Submission]) -> None:
+        started = asyncio.get_running_loop().time()
+        now = datetime.now(UTC)
+        dead: list[DeadLetter] = [d for s in group for d in s.dead_letters]
+        kept: list[tuple[Measurement, bool]] = []
+        for sub in group:
+            for m in sub.measurements:
+                if m.characteristic in self._known:
+                    kept.append((m, sub.live))
+                else:
+                    dead.append(unknown_characteristic(m, now))
+        verdicts = [v for s in group for v in s.verdicts]
+        costs = [c for s in group for c in s.cost_events]
+        result = await self._store_with_retry([m for m, _ in kept], verdicts, costs, dead)
+        for sub in group:
+            if sub.on_stored is not None:
+                try:
+                    sub.on_stored()
+                except Exception:  # an acknowledgement must never stop the pipeline
+                    _log.exception("acknowledging a stored submission failed")
+        await self._evaluate(result.measurements, kept)
+        if self._observer is not None:
+            self._observer.flushed(result, asyncio.get_running_loop().time() - started)
+
+    async def _store_with_retry(
+        self,
+        measurements: list[Measurement],
+        verdicts: list[InspectionVerdict],
+        costs: list[CostEvent],
+        dead: list[DeadLetter],
+    ) -> FlushResult:
+        attempt = 0
+        while True:
+            try:
+                if dead:
+                    await self._store.add_dead_letters(dead)
+                    dead_done, dead = dead, []
+                else:
+                    dead_done = []
+                fresh = await self._store.add_measurements(measurements)
+                n_verdicts = await self._store.add_verdicts(verdicts) if verdicts else 0
+                n_costs = await self._store.add_cost_events(costs) if costs else 0
+                if self.degraded:
+                    _log.warning("store is writable again after %d failed attempts", attempt)
+                self.degraded = False
+                return FlushResult(fresh, n_verdicts, n_costs, dead_done)
+            except StoreError as exc:
+                self.degraded = True
+                delay = RETRY_DELAYS_S[min(attempt, len(RETRY_DELAYS_S) - 1)]
+                _log.error("store write failed (%s); retrying in %.1f s", exc, delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _evaluate(
+        self, fresh: list[Measurement], kept: list[tuple[Measurement, bool]]
+    ) -> None:
+        if not fresh:
+            return
+        new_ids = {m.ingest_id for m in fresh}
+        live_flags = {m.ingest_id: live for m, live in kept}
+        good = [m for m in fresh if m.quality is Quality.GOOD and m.ingest_id in new_ids]
+        for live in (False, True):
+            part = [m for m in good if live_flags.get(m.ingest_id, True) is live]
+            if not part:
+                continue
+            try:
+                await self._evaluator.evaluate(part, live)
+            except Exception:  # evaluation bugs must not stop ingest; data is already stored
+                _log.exception("SPC evaluation of %d measurements failed", len(part))

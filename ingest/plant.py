@@ -1,0 +1,174 @@
+"""The declarative plant configuration: plant -> lines -> processes -> characteristics.
+
+Loaded from YAML and validated on load; every problem is reported with the path of the
+entry it concerns, e.g. ``lines[0] 'line1' > processes[1] 'grinding' >
+characteristics[0] 'line1.grinding.roughness' > usl: ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ingest.errors import ConfigError
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+SUPPORTED_RULES = ("1",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpcuaSource(_Strict):
+    node_id: str = Field(pattern=r"^(ns=\d+;)?[isgb]=.+$", description="e.g. ns=2;s=Line1/Temp")
+    endpoint: str | None = Field(
+        default=None, description="overrides SPCMON_OPCUA__ENDPOINT for this node"
+    )
+
+
+class MqttSource(_Strict):
+    topic: str = Field(min_length=1)
+    field: str = Field(min_length=1, description="dotted path into the JSON payload")
+
+    @model_validator(mode="after")
+    def _no_wildcards(self) -> MqttSource:
+        if "+" in self.topic or "#" in self.topic:
+            raise ValueError("topic wildcards (+, #) are not supported yet; name the topic")
+        return self
+
+
+class Source(_Strict):
+    opcua: OpcuaSource | None = None
+    mqtt: MqttSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Source:
+        if (self.opcua is None) == (self.mqtt is None):
+            raise ValueError("give exactly one of 'opcua' or 'mqtt'")
+        return self
+
+
+class InspectionSource(_Strict):
+    mqtt: MqttSource
+
+
+class CharacteristicConfig(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = ""
+    unit: str = ""
+    lsl: float | None = None
+    usl: float | None = None
+    target: float | None = None
+    subgroup_size: Literal[1] = Field(
+        default=1, description="1 (individuals); subgroups arrive with the full chart family"
+    )
+    chart: Literal["imr"] = "imr"
+    rules: tuple[str, ...] = ("1",)
+    source: Source | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CharacteristicConfig:
+        if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
+            raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
+        if self.target is not None:
+            if self.lsl is not None and self.target < self.lsl:
+                raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
+            if self.usl is not None and self.target > self.usl:
+                raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
+        unknown = [r for r in self.rules if r not in SUPPORTED_RULES]
+        if unknown:
+            raise ValueError(f"rules {unknown} not available yet; available: {SUPPORTED_RULES}")
+        return self
+
+
+class ProcessConfig(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = ""
+    inspection: InspectionSource | None = None
+    characteristics: tuple[CharacteristicConfig, ...] = ()
+
+
+class LineConfig(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = ""
+    processes: tuple[ProcessConfig, ...] = ()
+
+
+class PlantInfo(_Strict):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = ""
+
+
+class PlantConfig(_Strict):
+    plant: PlantInfo
+    lines: tuple[LineConfig, ...]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> PlantConfig:
+        if not self.lines:
+            raise ValueError("define at least one line")
+        seen: set[str] = set()
+        for _, _, char in self.iter_characteristics():
+            if char.id in seen:
+                raise ValueError(f"characteristic id {char.id!r} is used more than once")
+            seen.add(char.id)
+        return self
+
+    def iter_characteristics(
+        self,
+    ) -> Iterator[tuple[LineConfig, ProcessConfig, CharacteristicConfig]]:
+        """Every characteristic with the line and process it belongs to."""
+        for line in self.lines:
+            for process in line.processes:
+                for char in process.characteristics:
+                    yield line, process, char
+
+
+def _entry_path(raw: Any, loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic location with the ids of the entries it walks through."""
+    parts: list[str] = []
+    node = raw
+    for key in loc:
+        if isinstance(key, int):
+            node = node[key] if isinstance(node, list) and key < len(node) else None
+            ident = node.get("id") if isinstance(node, dict) else None
+            parts[-1] += f"[{key}]" + (f" {ident!r}" if ident else "")
+        else:
+            node = node.get(key) if isinstance(node, dict) else None
+            parts.append(str(key))
+    return " > ".join(parts) or "(top level)"
+
+
+def parse_plant_config(raw: Any, source: str = "<memory>") -> PlantConfig:
+    """Validate an already-parsed document; raise ``ConfigError`` naming each bad entry."""
+    if not isinstance(raw, dict):
+        raise ConfigError(source, ["(top level): expected a mapping with 'plant' and 'lines'"])
+    try:
+        return PlantConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{_entry_path(raw, tuple(err['loc']))}: {err['msg'].removeprefix('Value error, ')}"
+            for err in exc.errors()
+        ]
+        raise ConfigError(source, problems) from exc
+
+
+def load_plant_config(path: str | Path) -> PlantConfig:
+    """Read and validate a YAML plant configuration file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror}"]) from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError(str(path), [f"YAML syntax error at {where}: {exc.problem}"]) from exc
+    return parse_plant_config(raw, str(path))

@@ -1,0 +1,47 @@
+"""Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS characteristics (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, line TEXT NOT NULL,
+    process TEXT NOT NULL, lsl REAL, usl REAL, target REAL, chart TEXT NOT NULL,
+    subgroup_size INTEGER NOT NULL, rules TEXT NOT NULL, source_kind TEXT,
+    source_address TEXT, origin TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS measurements (
+    id INTEGER PRIMARY KEY, ingest_id TEXT NOT NULL UNIQUE, characteristic TEXT NOT NULL,
+    time_us INTEGER NOT NULL, value REAL NOT NULL, part TEXT, lot TEXT,
+    source TEXT NOT NULL, quality TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS measurements_by_char_time ON measurements (characteristic, time_us);
+CREATE TABLE IF NOT EXISTS verdicts (
+    id INTEGER PRIMARY KEY, ingest_id TEXT NOT NULL UNIQUE, process TEXT NOT NULL,
+    time_us INTEGER NOT NULL, part TEXT NOT NULL, ok INTEGER NOT NULL,
+    first_pass INTEGER NOT NULL, defects TEXT NOT NULL, source TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_process_time ON verdicts (process, time_us);
+CREATE TABLE IF NOT EXISTS cost_events (
+    id INTEGER PRIMARY KEY, ingest_id TEXT NOT NULL UNIQUE, scope TEXT NOT NULL,
+    time_us INTEGER NOT NULL, category TEXT NOT NULL, amount REAL NOT NULL,
+    currency TEXT NOT NULL, source TEXT NOT NULL, note TEXT
+);
+CREATE TABLE IF NOT EXISTS limit_sets (
+    characteristic TEXT NOT NULL, version INTEGER NOT NULL, center REAL NOT NULL,
+    ucl REAL NOT NULL, lcl REAL NOT NULL, sigma REAL NOT NULL, mr_center REAL NOT NULL,
+    mr_ucl REAL NOT NULL, baseline_n INTEGER NOT NULL, created_us INTEGER NOT NULL,
+    reason TEXT NOT NULL, PRIMARY KEY (characteristic, version)
+);
+CREATE TABLE IF NOT EXISTS alarms (
+    id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, rule TEXT NOT NULL,
+    chart TEXT NOT NULL, state TEXT NOT NULL, opened_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL, count INTEGER NOT NULL, limit_version INTEGER NOT NULL,
+    last_value REAL NOT NULL, message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarms_by_char_state ON alarms (characteristic, state);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY, received_us INTEGER NOT NULL, source TEXT NOT NULL,
+    reason TEXT NOT NULL, payload TEXT NOT NULL
+);
+"""

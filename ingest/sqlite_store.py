@@ -1,0 +1,409 @@
+"""Embedded SQLite store: the zero-set-up default (one file, WAL mode).
+
+sqlite3 is blocking, so every call runs on one dedicated worker thread that owns the
+connection; the event loop only awaits. Each write batch is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+from ingest.errors import StoreError
+from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement, Quality
+from ingest.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from ingest.store import AlarmRecord, CharacteristicRecord, StoredLimits
+from spc import LimitSet
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+_IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+def to_us(t: datetime) -> int:
+    """Microseconds since the Unix epoch (UTC) of an aware datetime."""
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+class SqliteStore:
+    """The ``Store`` protocol over one SQLite file."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._conn is None:
+                raise StoreError("the SQLite store is not open")
+            try:
+                return fn(self._conn)
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.executescript(SCHEMA)
+            if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
+                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            self._conn = conn
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        _log.info("SQLite store open at %s (WAL mode)", self.path)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
+        self._executor.shutdown(wait=True)
+
+    # characteristics -----------------------------------------------------------------
+    async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None:
+        rows = [
+            (
+                r.id,
+                r.name,
+                r.unit,
+                r.line,
+                r.process,
+                r.lsl,
+                r.usl,
+                r.target,
+                r.chart,
+                r.subgroup_size,
+                json.dumps(list(r.rules)),
+                r.source_kind,
+                r.source_address,
+                r.origin,
+            )
+            for r in records
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT OR REPLACE INTO characteristics VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+
+        await self._run(write)
+
+    async def list_characteristics(self) -> list[CharacteristicRecord]:
+        def read(conn: sqlite3.Connection) -> list[CharacteristicRecord]:
+            cur = conn.execute("SELECT * FROM characteristics ORDER BY line, process, id")
+            return [
+                CharacteristicRecord(
+                    id=r[0],
+                    name=r[1],
+                    unit=r[2],
+                    line=r[3],
+                    process=r[4],
+                    lsl=r[5],
+                    usl=r[6],
+                    target=r[7],
+                    chart=r[8],
+                    subgroup_size=r[9],
+                    rules=tuple(json.loads(r[10])),
+                    source_kind=r[11],
+                    source_address=r[12],
+                    origin=r[13],
+                )
+                for r in cur.fetchall()
+            ]
+
+        return await self._run(read)
+
+    # measurements, verdicts, costs -------------------------------------------------------
+    async def add_measurements(self, items: Sequence[Measurement]) -> list[Measurement]:
+        def write(conn: sqlite3.Connection) -> list[Measurement]:
+            fresh = _unseen(conn, "measurements", items)
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT INTO measurements "
+                    "(ingest_id, characteristic, time_us, value, part, lot, source, quality) "
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            m.ingest_id,
+                            m.characteristic,
+                            to_us(m.time),
+                            float(m.value),
+                            m.part,
+                            m.lot,
+                            m.source,
+                            m.quality.value,
+                        )
+                        for m in fresh
+                    ],
+                )
+            return fresh
+
+        return await self._run(write)
+
+    async def add_verdicts(self, items: Sequence[InspectionVerdict]) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            fresh = _unseen(conn, "verdicts", items)
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT INTO verdicts (ingest_id, process, time_us, part, ok, first_pass, "
+                    "defects, source) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            v.ingest_id,
+                            v.process,
+                            to_us(v.time),
+                            v.part,
+                            int(v.ok),
+                            int(v.first_pass),
+                            json.dumps(list(v.defects)),
+                            v.source,
+                        )
+                        for v in fresh
+                    ],
+                )
+            return len(fresh)
+
+        return await self._run(write)
+
+    async def add_cost_events(self, items: Sequence[CostEvent]) -> int:
+        def write(conn: sqlite3.Connection) -> int:
+            fresh = _unseen(conn, "cost_events", items)
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT INTO cost_events (ingest_id, scope, time_us, category, amount, "
+                    "currency, source, note) VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            c.ingest_id,
+                            c.scope,
+                            to_us(c.time),
+                            c.category.value,
+                            c.amount,
+                            c.currency,
+                            c.source,
+                            c.note,
+                        )
+                        for c in fresh
+                    ],
+                )
+            return len(fresh)
+
+        return await self._run(write)
+
+    async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
+        def read(conn: sqlite3.Connection) -> list[Measurement]:
+            cur = conn.execute(
+                "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
+                "FROM measurements WHERE characteristic = ? "
+                "ORDER BY time_us DESC, id DESC LIMIT ?",
+                (characteristic, limit),
+            )
+            rows = cur.fetchall()
+            rows.reverse()
+            return [
+                Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
+                for r in rows
+            ]
+
+        return await self._run(read)
+
+    async def count_measurements(self, characteristic: str | None = None) -> int:
+        def read(conn: sqlite3.Connection) -> int:
+            if characteristic is None:
+                return int(conn.execute("SELECT count(*) FROM measurements").fetchone()[0])
+            sql = "SELECT count(*) FROM measurements WHERE characteristic = ?"
+            return int(conn.execute(sql, (characteristic,)).fetchone()[0])
+
+        return await self._run(read)
+
+    async def count_verdicts(self) -> int:
+        return await self._run(
+            lambda conn: int(conn.execute("SELECT count(*) FROM verdicts").fetchone()[0])
+        )
+
+    # limits --------------------------------------------------------------------------
+    async def save_limits(self, item: StoredLimits) -> None:
+        lim = item.limits
+        row = (
+            item.characteristic,
+            lim.version,
+            lim.center,
+            lim.ucl,
+            lim.lcl,
+            lim.sigma,
+            lim.mr_center,
+            lim.mr_ucl,
+            lim.baseline_n,
+            to_us(item.created_at),
+            item.reason,
+        )
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                conn.execute("INSERT INTO limit_sets VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+
+        await self._run(write)
+
+    async def active_limits(self, characteristic: str) -> StoredLimits | None:
+        def read(conn: sqlite3.Connection) -> StoredLimits | None:
+            r = conn.execute(
+                "SELECT * FROM limit_sets WHERE characteristic = ? ORDER BY version DESC LIMIT 1",
+                (characteristic,),
+            ).fetchone()
+            if r is None:
+                return None
+            limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+            return StoredLimits(r[0], limits, from_us(r[9]), r[10])
+
+        return await self._run(read)
+
+    # alarms --------------------------------------------------------------------------
+    async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
+        values = (
+            alarm.characteristic,
+            alarm.rule,
+            alarm.chart,
+            alarm.state,
+            to_us(alarm.opened_at),
+            to_us(alarm.last_at),
+            alarm.count,
+            alarm.limit_version,
+            alarm.last_value,
+            alarm.message,
+        )
+
+        def write(conn: sqlite3.Connection) -> AlarmRecord:
+            with _Transaction(conn):
+                if alarm.id is None:
+                    cur = conn.execute(
+                        "INSERT INTO alarms (characteristic, rule, chart, state, opened_us, "
+                        "last_us, count, limit_version, last_value, message) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        values,
+                    )
+                    return _with_id(alarm, int(cur.lastrowid or 0))
+                conn.execute(
+                    "UPDATE alarms SET characteristic=?, rule=?, chart=?, state=?, opened_us=?, "
+                    "last_us=?, count=?, limit_version=?, last_value=?, message=? WHERE id=?",
+                    (*values, alarm.id),
+                )
+                return alarm
+
+        return await self._run(write)
+
+    async def list_alarms(
+        self, characteristic: str | None = None, open_only: bool = True
+    ) -> list[AlarmRecord]:
+        clauses, params = [], []
+        if characteristic is not None:
+            clauses.append("characteristic = ?")
+            params.append(characteristic)
+        if open_only:
+            clauses.append("state != 'resolved'")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def read(conn: sqlite3.Connection) -> list[AlarmRecord]:
+            cur = conn.execute(f"SELECT * FROM alarms {where} ORDER BY id", params)
+            return [
+                AlarmRecord(
+                    characteristic=r[1],
+                    rule=r[2],
+                    chart=r[3],
+                    state=r[4],
+                    opened_at=from_us(r[5]),
+                    last_at=from_us(r[6]),
+                    count=r[7],
+                    limit_version=r[8],
+                    last_value=r[9],
+                    message=r[10],
+                    id=r[0],
+                )
+                for r in cur.fetchall()
+            ]
+
+        return await self._run(read)
+
+    # dead letters --------------------------------------------------------------------
+    async def add_dead_letters(self, items: Sequence[DeadLetter]) -> None:
+        rows = [(to_us(d.received_at), d.source, d.reason, d.payload) for d in items]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT INTO dead_letters (received_us, source, reason, payload) "
+                    "VALUES (?,?,?,?)",
+                    rows,
+                )
+
+        await self._run(write)
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        def read(conn: sqlite3.Connection) -> list[DeadLetter]:
+            cur = conn.execute(
+                "SELECT received_us, source, reason, payload FROM dead_letters "
+                "ORDER BY id DESC LIMIT ?",
+                (limit,),
+            )
+            return [DeadLetter(from_us(r[0]), r[1], r[2], r[3]) for r in cur.fetchall()]
+
+        return await self._run(read)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]:
+    """Items whose ingest_id is neither stored nor repeated earlier in the batch."""
+    ids = [item.ingest_id for item in items]  # type: ignore[attr-defined]
+    stored: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        cur = conn.execute(f"SELECT ingest_id FROM {table} WHERE ingest_id IN ({marks})", chunk)
+        stored.update(r[0] for r in cur.fetchall())
+    fresh: list[T] = []
+    for item, key in zip(items, ids, strict=True):
+        if key not in stored:
+            stored.add(key)
+            fresh.append(item)
+    return fresh
+
+
+def _with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
+    return replace(alarm, id=alarm_id)

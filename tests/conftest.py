@@ -1,0 +1,30 @@
+"""Shared fixtures: real peers (mosquitto) on free ports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.mosquitto import Broker, running_mosquitto
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_CONFIG = REPO_ROOT / "deploy" / "examples" / "demo-plant.yaml"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A fresh mosquitto broker for one test."""
+    with running_mosquitto(tmp_path / "mosquitto") as broker:
+        yield broker
+
+
+@pytest.fixture
+def demo_config_path() -> Path:
+    return DEMO_CONFIG
