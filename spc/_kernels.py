@@ -37,6 +37,10 @@ I_RING_POS = 3  # where the next value goes
 I_RING_COUNT = 4
 N_INT = 5
 
+RESHIFT_RATIO = 1e4
+"""Re-centre the sums when n*(mean - ref)^2 exceeds this many times the sum of squares
+about the mean: relative error of the variance then stays below ~1e4 * machine epsilon."""
+
 # per-point output flags
 FLAG_ABOVE_UCL = 1  # rule 1 on the individuals chart, high side
 FLAG_BELOW_LCL = 2  # rule 1 on the individuals chart, low side
@@ -68,11 +72,20 @@ def _freeze_baseline(fstate, istate, baseline, c, d2, d4):
 
 @jit
 def _resum_window(fstate, istate, ring, c):
-    """Recompute the rolling sums from the ring: bounds the drift of add/subtract."""
+    """Recompute the rolling sums from the ring around a fresh shift (the window mean).
+
+    Called once per wrap of the ring (amortised O(1)) and whenever the shift has drifted
+    far from the data: it bounds both the drift of add/subtract and the cancellation in
+    sum((x - ref)^2) - sum(x - ref)^2 / n.
+    """
     w = ring.shape[1]
     count = istate[c, I_RING_COUNT]
     start = (istate[c, I_RING_POS] - count + w) % w
-    ref = fstate[c, F_REF]
+    total = 0.0
+    for k in range(count):
+        total += ring[c, (start + k) % w]
+    ref = total / count if count > 0 else fstate[c, F_REF]
+    fstate[c, F_REF] = ref
     s = 0.0
     s2 = 0.0
     smr = 0.0
@@ -88,6 +101,17 @@ def _resum_window(fstate, istate, ring, c):
     fstate[c, F_SUM] = s
     fstate[c, F_SUMSQ] = s2
     fstate[c, F_SUM_MR] = smr
+
+
+@jit
+def _poorly_shifted(fstate, istate, c):
+    """True when the mean offset from the shift dwarfs the spread (cancellation risk)."""
+    n = istate[c, I_RING_COUNT]
+    if n < 2:
+        return False
+    s = fstate[c, F_SUM]
+    spread = fstate[c, F_SUMSQ] - s * s / n
+    return s * s / n > RESHIFT_RATIO * spread
 
 
 @jit
@@ -112,7 +136,7 @@ def _push_window(fstate, istate, ring, c, x):
     ring[c, pos] = x
     istate[c, I_RING_POS] = (pos + 1) % w
     istate[c, I_RING_COUNT] = count + 1
-    if istate[c, I_RING_POS] == 0:
+    if istate[c, I_RING_POS] == 0 or _poorly_shifted(fstate, istate, c):
         _resum_window(fstate, istate, ring, c)
 
 

@@ -146,6 +146,8 @@ class Engine:
     def restore_limits(self, row: int, limits: LimitSet) -> None:
         """Install a frozen limit set (e.g. the active version loaded from the store)."""
         self._check_row(row)
+        if limits.version < 1:
+            raise ValueError(f"limit versions start at 1, got {limits.version}")
         with self._lock:
             f = self._fstate[row]
             f[k.F_CENTER], f[k.F_UCL], f[k.F_LCL] = limits.center, limits.ucl, limits.lcl

@@ -40,6 +40,8 @@ def check_rules(
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a positive finite number, got {sigma!r}")
     x = np.asarray(values, dtype=np.float64)
+    if "1" not in rules:
+        return []
     ucl = center + 3.0 * sigma
     lcl = center - 3.0 * sigma
     beyond = np.flatnonzero((x > ucl) | (x < lcl))

@@ -75,7 +75,8 @@ def test_upper_limit_only_leaves_cp_undefined_and_cpk_equal_to_cpu() -> None:
     assert result.cpk == result.cpu
     assert result.ppk == result.ppu
     assert result.ppu == pytest.approx(6.0 / math.sqrt(10.0), rel=1e-15)
-    assert result.cpk_ci == _cpk_interval(result.cpu, 10)
+    assert result.cpk is not None
+    assert result.cpk_ci == _cpk_interval(result.cpk, 10)
 
 
 def test_lower_limit_only_leaves_cp_undefined_and_cpk_equal_to_cpl() -> None:

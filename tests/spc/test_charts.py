@@ -125,14 +125,14 @@ def test_limits_equal_the_naive_reference_on_random_data(values: list[float]) ->
     expected = naive.imr_limits(values)
     scale = max(abs(x) for x in values)
     # numpy sums pairwise, the reference in order: allow rounding relative to the data scale.
-    close = {"rel": 1e-12, "abs": 1e-12 * scale}
+    tol = 1e-12 * scale
     assert limits.dispersion is not None
-    assert limits.center == pytest.approx(expected.center, **close)
-    assert limits.sigma == pytest.approx(expected.sigma, **close)
-    assert limits.ucl == pytest.approx(expected.ucl, **close)
-    assert limits.lcl == pytest.approx(expected.lcl, **close)
-    assert limits.dispersion.center == pytest.approx(expected.mr_bar, **close)
-    assert limits.dispersion.ucl == pytest.approx(expected.mr_ucl, **close)
+    assert limits.center == pytest.approx(expected.center, rel=1e-12, abs=tol)
+    assert limits.sigma == pytest.approx(expected.sigma, rel=1e-12, abs=tol)
+    assert limits.ucl == pytest.approx(expected.ucl, rel=1e-12, abs=tol)
+    assert limits.lcl == pytest.approx(expected.lcl, rel=1e-12, abs=tol)
+    assert limits.dispersion.center == pytest.approx(expected.mr_bar, rel=1e-12, abs=tol)
+    assert limits.dispersion.ucl == pytest.approx(expected.mr_ucl, rel=1e-12, abs=tol)
 
 
 def test_unsupported_chart_is_refused_with_the_supported_list() -> None:

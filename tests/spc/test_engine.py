@@ -6,6 +6,7 @@ import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -52,7 +53,7 @@ def _assert_limits_equal_batch_reference(limits: LimitSet | None, baseline: list
     expected = naive.imr_limits(baseline)
     assert reference.dispersion is not None
     scale = max(abs(x) for x in baseline)
-    close = {"rel": 1e-12, "abs": 1e-12 * scale}
+    tol = 1e-12 * scale
     for got, batch, slow in [
         (limits.center, reference.center, expected.center),
         (limits.sigma, reference.sigma, expected.sigma),
@@ -61,8 +62,8 @@ def _assert_limits_equal_batch_reference(limits: LimitSet | None, baseline: list
         (limits.mr_center, reference.dispersion.center, expected.mr_bar),
         (limits.mr_ucl, reference.dispersion.ucl, expected.mr_ucl),
     ]:
-        assert got == pytest.approx(batch, **close)
-        assert got == pytest.approx(slow, **close)
+        assert got == pytest.approx(batch, rel=1e-12, abs=tol)
+        assert got == pytest.approx(slow, rel=1e-12, abs=tol)
 
 
 def _assert_rolling_equals_batch_reference(
@@ -274,7 +275,7 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
     rows = [engine.add_characteristic(lsl, usl) for lsl, usl in scenario.specs]
     values, local = _stream(scenario)
     seen = [0] * len(rows)
-    signals: set[tuple[int, int, str, str, float, float]] = set()
+    signals: list[tuple[int, int, str, str, float, float]] = []
     new_limits: dict[int, LimitSet] = {}
     bounds = [0, *scenario.cuts, len(values)]
     for lo, hi in itertools.pairwise(bounds):
@@ -283,7 +284,7 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
             pos = lo + s.position
             assert s.characteristic == rows[scenario.order[pos]]
             assert s.limit_version == 1
-            signals.add((scenario.order[pos], local[pos], s.chart, s.side, s.value, s.limit))
+            signals.append((scenario.order[pos], local[pos], s.chart, s.side, s.value, s.limit))
         assert not set(new_limits) & set(result.new_limits), "limits were set twice"
         new_limits.update(result.new_limits)
         for c in scenario.order[lo:hi]:
@@ -297,7 +298,7 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
             )
 
     b = scenario.baseline_size
-    expected: set[tuple[int, int, str, str, float, float]] = set()
+    expected: list[tuple[int, int, str, str, float, float]] = []
     for c, row in enumerate(rows):
         x = scenario.series[c]
         if len(x) < b:
@@ -314,13 +315,13 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
         assert batch == naive.rule1(after, limits.ucl, limits.lcl)
         for i in batch:
             if after[i] > limits.ucl:
-                expected.add((c, b + i, "i", "high", after[i], limits.ucl))
+                expected.append((c, b + i, "i", "high", after[i], limits.ucl))
             else:
-                expected.add((c, b + i, "i", "low", after[i], limits.lcl))
+                expected.append((c, b + i, "i", "low", after[i], limits.lcl))
         for i in naive.mr_rule1(x[b - 1], after, limits.mr_ucl):
             moving_range = abs(x[b + i] - x[b + i - 1])
-            expected.add((c, b + i, "mr", "high", moving_range, limits.mr_ucl))
-    assert signals == expected
+            expected.append((c, b + i, "mr", "high", moving_range, limits.mr_ucl))
+    assert sorted(signals) == sorted(expected)
 
 
 @pytest.mark.parametrize("window", [2, 7, 50])
@@ -336,17 +337,21 @@ def test_rolling_capability_survives_many_ring_wraps(window: int) -> None:
         )
 
 
-def test_rolling_capability_stays_accurate_when_the_first_value_is_far_from_the_rest() -> None:
+@pytest.mark.parametrize(("loc", "sd"), [(74.001, 0.01), (5000.0, 0.001)], ids=["mm", "um"])
+def test_rolling_capability_stays_accurate_when_the_first_value_is_far_from_the_rest(
+    loc: float, sd: float
+) -> None:
     # A gauge that reports 0.0 before its first real reading (a common OPC UA start-up
-    # value), then 74.001 +/- 0.01 for good: once the 0.0 has left the window, the window
-    # is as well conditioned as any other and must match the batch reference.
+    # value), then loc +/- sd for good: once the 0.0 has left the window, the window is as
+    # well conditioned as any other and must match the batch reference.
     engine = Engine(baseline_size=10, window=50)
-    row = engine.add_characteristic(lsl=73.97, usl=74.03)
-    values = np.random.default_rng(0).normal(74.001, 0.01, size=500)
+    lsl, usl = loc - 3.0 * sd, loc + 3.0 * sd
+    row = engine.add_characteristic(lsl=lsl, usl=usl)
+    values = np.random.default_rng(0).normal(loc, sd, size=500)
     values[0] = 0.0
     _feed(engine, row, values)
     _assert_rolling_equals_batch_reference(
-        engine.rolling_capability(row), list(values[-50:]), 73.97, 74.03, 0.01
+        engine.rolling_capability(row), list(values[-50:]), lsl, usl, sd
     )
 
 
@@ -505,7 +510,7 @@ def test_engine_refuses_sizes_below_two(kwargs: dict[str, int], message: str) ->
     ids=["length-mismatch", "2-d"],
 )
 def test_process_refuses_rows_and_values_of_different_shapes(
-    rows: list[object], values: list[object]
+    rows: list[Any], values: list[Any]
 ) -> None:
     engine = Engine()
     engine.add_characteristic()

@@ -1,0 +1,195 @@
+"""The HTTP API over a real service (SQLite store, engine, pipeline), no collectors."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app import Settings, create_app
+
+CHAR = "line1.turning.diameter"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
+    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _rows(values: list[float], start: datetime, char: str = CHAR) -> list[dict[str, Any]]:
+    return [
+        {"characteristic": char, "value": v, "time": (start + timedelta(seconds=i)).isoformat()}
+        for i, v in enumerate(values)
+    ]
+
+
+def _in_control(n: int, seed: int = 7) -> list[float]:
+    return list(np.random.default_rng(seed).normal(25.0, 0.01, n))
+
+
+def _push(client: TestClient, rows: list[dict[str, Any]], **extra: Any) -> Any:
+    return client.post("/api/v1/measurements", json={"measurements": rows, **extra})
+
+
+def _db(settings: Settings) -> sqlite3.Connection:
+    return sqlite3.connect(settings.sqlite_path)
+
+
+def test_healthz_reports_the_store_and_no_collectors(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body == {"status": "ok", "store": "sqlite", "characteristics": 5, "collectors": {}}
+
+
+def test_characteristics_are_listed_and_filtered_by_line(client: TestClient) -> None:
+    all_ids = [c["id"] for c in client.get("/api/v1/characteristics").json()]
+    line2 = [c["id"] for c in client.get("/api/v1/characteristics?line=line2").json()]
+    assert len(all_ids) == 5
+    assert line2 == ["line2.vision.gap", "line2.vision.offset"]
+    one = client.get(f"/api/v1/characteristics/{CHAR}").json()
+    assert one["origin"] == "config"
+    assert one["source_kind"] == "opcua"
+
+
+def test_unknown_characteristic_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/characteristics/nope/status")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert "'nope'" in response.json()["detail"]
+
+
+def test_status_before_baseline_shows_progress_and_no_limits(client: TestClient) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    assert _push(client, _rows(_in_control(10), start)).status_code == 202
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert status["baseline"] == {"collected": 10, "needed": 25}
+    assert status["limits"] is None
+    assert status["in_control"] is None
+    assert status["capability"]["n"] == 10
+
+
+def test_pushed_measurements_freeze_limits_then_flag_a_shift(
+    client: TestClient, settings: Settings
+) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    baseline = _in_control(25)
+    assert _push(client, _rows(baseline, start)).json() == {"accepted": 25, "rejected": []}
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    limits = status["limits"]
+    assert limits["version"] == 1
+    assert limits["center"] == pytest.approx(float(np.mean(baseline)), rel=1e-12)
+    assert status["in_control"] is True
+    assert status["capability"]["cpk"] > 1.0
+
+    shifted = _rows([25.2], start + timedelta(minutes=5))
+    assert _push(client, shifted).status_code == 202
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert status["in_control"] is False
+    alarm = next(a for a in status["open_alarms"] if a["chart"] == "i")
+    assert alarm["rule"] == "1"
+    assert alarm["limit_version"] == 1
+    assert alarm["last_value"] == 25.2
+    assert "above UCL" in alarm["message"]
+    with _db(settings) as db:
+        stored = db.execute("SELECT count(*) FROM measurements WHERE characteristic=?", (CHAR,))
+        assert stored.fetchone()[0] == 26
+
+
+def test_malformed_push_names_the_field_and_keeps_the_body(
+    client: TestClient, settings: Settings
+) -> None:
+    body = {"measurements": [{"characteristic": CHAR, "value": "abc", "time": "2026-01-01"}]}
+    response = client.post("/api/v1/measurements", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    fields = {e["field"] for e in problem["errors"]}
+    assert "body.measurements.0.value" in fields
+    assert "body.measurements.0.time" in fields  # no UTC offset
+    with _db(settings) as db:
+        payload, reason = db.execute("SELECT payload, reason FROM dead_letters").fetchone()
+    assert '"abc"' in payload
+    assert "measurements.0.value" in reason
+
+
+def test_body_that_is_not_json_is_refused_and_kept(client: TestClient, settings: Settings) -> None:
+    response = client.post(
+        "/api/v1/measurements", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    with _db(settings) as db:
+        assert db.execute("SELECT payload FROM dead_letters").fetchone()[0] == "{not json"
+
+
+def test_good_rows_are_accepted_while_bad_rows_are_listed(
+    client: TestClient, settings: Settings
+) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    rows = _rows([25.0, 25.01], start)
+    rows.insert(1, _rows([1.0], start, char="no.such.char")[0])
+    result = _push(client, rows).json()
+    assert result["accepted"] == 2
+    assert result["rejected"] == [
+        {
+            "row": "measurements[1]",
+            "field": "characteristic",
+            "reason": "unknown characteristic 'no.such.char'",
+        }
+    ]
+    with _db(settings) as db:
+        assert db.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 1
+
+
+def test_batch_with_every_row_rejected_is_a_422(client: TestClient) -> None:
+    future = datetime.now(UTC) + timedelta(days=1)
+    response = _push(client, _rows([25.0], future))
+    assert response.status_code == 422
+    assert "in the future" in response.json()["detail"]
+
+
+def test_resent_batch_with_the_same_idempotency_key_is_stored_once(
+    client: TestClient, settings: Settings
+) -> None:
+    rows = _rows(_in_control(5), datetime.now(UTC) - timedelta(minutes=10))
+    for _ in range(2):
+        assert _push(client, rows, idempotency_key="mes-batch-42").status_code == 202
+    with _db(settings) as db:
+        assert db.execute("SELECT count(*) FROM measurements").fetchone()[0] == 5
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert status["baseline"]["collected"] == 5  # evaluated once, too
+
+
+def test_metrics_expose_capability_and_ingest_counters(client: TestClient) -> None:
+    _push(client, _rows(_in_control(30), datetime.now(UTC) - timedelta(hours=1)))
+    text = client.get("/metrics").text
+    assert 'spcmon_records_stored_total{kind="measurement"} 30.0' in text
+    assert f'spcmon_cpk{{characteristic="{CHAR}",line="line1",process="turning"}}' in text
+
+
+def test_restart_restores_limits_window_and_open_alarms(settings: Settings) -> None:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    with TestClient(create_app(settings)) as first:
+        _push(first, _rows([*_in_control(40), 25.3], start))
+        before = first.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    with TestClient(create_app(settings)) as second:
+        after = second.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert after["limits"] == before["limits"]
+    assert after["capability"] == pytest.approx(before["capability"])
+    assert [a["id"] for a in after["open_alarms"]] == [a["id"] for a in before["open_alarms"]]
+    assert after["last"]["value"] == 25.3
+
+
+def test_dashboard_page_is_served(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "live SPC status" in response.text

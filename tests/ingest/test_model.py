@@ -1,0 +1,170 @@
+"""Validation of the one measurement model: every bad field is named in InvalidRecord."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from ingest.errors import InvalidRecord
+from ingest.model import CostCategory, Quality
+from tests.ingest.records import cost_event, measurement, verdict
+
+NAIVE = datetime(2025, 3, 14, 8, 0)
+LONG_TEXT = "x" * 257
+
+
+def _future(minutes: float) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        pytest.param({"time": NAIVE}, "time", id="naive time"),
+        pytest.param({"time": _future(10)}, "time", id="time 10 min in the future"),
+        pytest.param({"time": "2025-03-14T08:00:00Z"}, "time", id="time as text"),
+        pytest.param({"characteristic": ""}, "characteristic", id="empty characteristic"),
+        pytest.param({"characteristic": "   "}, "characteristic", id="blank characteristic"),
+        pytest.param({"characteristic": LONG_TEXT}, "characteristic", id="long characteristic"),
+        pytest.param({"value": math.nan}, "value", id="NaN value"),
+        pytest.param({"value": math.inf}, "value", id="inf value"),
+        pytest.param({"value": -math.inf}, "value", id="-inf value"),
+        pytest.param({"value": True}, "value", id="bool value"),
+        pytest.param({"value": "25.01"}, "value", id="string value"),
+        pytest.param({"value": None}, "value", id="missing value"),
+        pytest.param({"ingest_id": ""}, "ingest_id", id="empty ingest id"),
+        pytest.param({"part": ""}, "part", id="empty part"),
+        pytest.param({"part": LONG_TEXT}, "part", id="long part"),
+        pytest.param({"lot": LONG_TEXT}, "lot", id="long lot"),
+    ],
+)
+def test_a_bad_measurement_field_is_named_in_the_error(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        measurement(**overrides)
+
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: ")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        pytest.param({"time": NAIVE}, "time", id="naive time"),
+        pytest.param({"time": _future(6)}, "time", id="time 6 min in the future"),
+        pytest.param({"process": ""}, "process", id="empty process"),
+        pytest.param({"process": LONG_TEXT}, "process", id="long process"),
+        pytest.param({"part": " "}, "part", id="blank part"),
+        pytest.param({"ok": "OK"}, "ok", id="ok as text"),
+        pytest.param({"ok": 1}, "ok", id="ok as int"),
+        pytest.param({"first_pass": None}, "first_pass", id="first_pass missing"),
+        pytest.param({"ingest_id": ""}, "ingest_id", id="empty ingest id"),
+    ],
+)
+def test_a_bad_verdict_field_is_named_in_the_error(overrides: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        verdict(**overrides)
+
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        pytest.param({"time": NAIVE}, "time", id="naive time"),
+        pytest.param({"time": _future(60)}, "time", id="time an hour in the future"),
+        pytest.param({"scope": ""}, "scope", id="empty scope"),
+        pytest.param({"scope": LONG_TEXT}, "scope", id="long scope"),
+        pytest.param({"currency": ""}, "currency", id="empty currency"),
+        pytest.param({"category": "bribe"}, "category", id="unknown category"),
+        pytest.param({"category": "scrap"}, "category", id="category as plain text"),
+        pytest.param({"amount": -0.01}, "amount", id="negative cost"),
+        pytest.param({"amount": math.nan}, "amount", id="NaN cost"),
+        pytest.param({"amount": math.inf}, "amount", id="inf cost"),
+        pytest.param({"amount": False}, "amount", id="bool cost"),
+        pytest.param({"amount": "100"}, "amount", id="string cost"),
+        pytest.param({"ingest_id": ""}, "ingest_id", id="empty ingest id"),
+    ],
+)
+def test_a_bad_cost_event_field_is_named_in_the_error(
+    overrides: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        cost_event(**overrides)
+
+    assert caught.value.field == field
+
+
+def test_good_records_construct() -> None:
+    m = measurement(value=25, part=None, lot=None, quality=Quality.UNCERTAIN)
+    v = verdict(ok=False, first_pass=False, defects=("scratch",))
+    c = cost_event(category=CostCategory.OUTPUT_VALUE, amount=0, note="y" * 1000)
+
+    assert (m.value, m.part, m.quality) == (25, None, Quality.UNCERTAIN)
+    assert (v.ok, v.first_pass, v.defects) == (False, False, ("scratch",))
+    assert (c.category, c.amount) == (CostCategory.OUTPUT_VALUE, 0)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        pytest.param(datetime(2025, 3, 14, 10, 0, tzinfo=timezone(timedelta(hours=2))), id="+02"),
+        pytest.param(_future(4), id="4 min ahead, within the clock skew allowance"),
+        pytest.param(datetime(1999, 1, 1, tzinfo=UTC), id="long ago"),
+    ],
+)
+def test_any_aware_time_not_far_in_the_future_is_accepted(when: datetime) -> None:
+    assert measurement(time=when).time == when
+    assert verdict(time=when).time == when
+    assert cost_event(time=when).time == when
+
+
+def test_text_of_exactly_256_characters_is_accepted() -> None:
+    assert len(measurement(characteristic="c" * 256).characteristic) == 256
+
+
+def test_records_are_frozen() -> None:
+    m = measurement()
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.value = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("category", "internal", "external"),
+    [
+        (CostCategory.SCRAP, True, False),
+        (CostCategory.REWORK, True, False),
+        (CostCategory.DOWNGRADE, True, False),
+        (CostCategory.STOPPAGE, True, False),
+        (CostCategory.INCIDENT, True, False),
+        (CostCategory.CLAIM, False, True),
+        (CostCategory.RETURN, False, True),
+        (CostCategory.PRICE_REDUCTION, False, True),
+        (CostCategory.WARRANTY, False, True),
+        (CostCategory.OUTPUT_VALUE, False, False),
+    ],
+)
+def test_cost_categories_are_internal_or_external_losses(
+    category: CostCategory, internal: bool, external: bool
+) -> None:
+    assert category.is_internal_loss is internal
+    assert category.is_external_loss is external
+
+
+def test_every_cost_category_is_classified_in_the_table_above() -> None:
+    assert {c.value for c in CostCategory} == {
+        "scrap",
+        "rework",
+        "downgrade",
+        "stoppage",
+        "incident",
+        "claim",
+        "return",
+        "price_reduction",
+        "warranty",
+        "output_value",
+    }
