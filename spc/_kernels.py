@@ -21,7 +21,7 @@ F_SIGMA = 3
 F_MR_CENTER = 4
 F_MR_UCL = 5
 F_LAST = 6
-F_REF = 7  # shift for the rolling sums (first value seen): keeps them well conditioned
+F_REF = 7  # shift of the rolling sums: the window mean at the last re-centring
 F_SUM = 8  # sum of (x - ref) over the rolling window
 F_SUMSQ = 9  # sum of (x - ref)^2 over the rolling window
 F_SUM_MR = 10  # sum of moving ranges between consecutive points of the window
@@ -37,16 +37,16 @@ I_RING_POS = 3  # where the next value goes
 I_RING_COUNT = 4
 N_INT = 5
 
-RESHIFT_RATIO = 1e4
+RESHIFT_RATIO = 1e6
 """Re-centre the sums when n*(mean - ref)^2 exceeds this many times the sum of squares
-about the mean: relative error of the variance then stays below ~1e4 * machine epsilon."""
+about the mean: relative error of the variance then stays below ~1e6 * machine epsilon."""
 
 # per-point output flags
 FLAG_ABOVE_UCL = 1  # rule 1 on the individuals chart, high side
 FLAG_BELOW_LCL = 2  # rule 1 on the individuals chart, low side
 FLAG_MR_ABOVE_UCL = 4  # rule 1 on the moving-range chart
 FLAG_LIMITS_SET = 8  # this point completed the baseline; limits version 1 now frozen
-FLAG_SKIPPED = 16  # value was NaN: not charted
+FLAG_SKIPPED = 16  # value was NaN or infinite: not charted
 
 
 @jit
@@ -110,8 +110,12 @@ def _poorly_shifted(fstate, istate, c):
     if n < 2:
         return False
     s = fstate[c, F_SUM]
-    spread = fstate[c, F_SUMSQ] - s * s / n
-    return s * s / n > RESHIFT_RATIO * spread
+    offset = s / n
+    # an offset at rounding level of the data (a stuck sensor) is no offset at all
+    if abs(offset) <= 1e-12 * abs(fstate[c, F_REF]):
+        return False
+    spread = fstate[c, F_SUMSQ] - s * offset
+    return s * offset > RESHIFT_RATIO * spread
 
 
 @jit
@@ -156,7 +160,7 @@ def imr_update(
         flags[i] = 0
         versions[i] = istate[c, I_LIMIT_VERSION]
         mr_out[i] = np.nan
-        if np.isnan(x):
+        if not np.isfinite(x):
             flags[i] = FLAG_SKIPPED
             continue
         n_seen = istate[c, I_N_SEEN]

@@ -164,7 +164,7 @@ class Engine:
         Parameters
         ----------
         rows : characteristic row of each point (int).
-        values : the measured values (float; NaN is skipped, not charted).
+        values : the measured values (float; NaN and +/-inf are skipped, not charted).
         evaluate : apply the rules; ``False`` primes state from history silently.
         """
         chars = np.ascontiguousarray(rows, dtype=np.int64)

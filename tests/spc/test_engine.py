@@ -557,3 +557,29 @@ def test_restoring_a_limit_set_with_version_zero_is_refused() -> None:
     engine.add_characteristic()
     with pytest.raises(ValueError, match="version"):
         engine.restore_limits(0, dataclasses.replace(_restored(), version=0))
+
+
+def test_infinite_values_are_skipped_like_nan() -> None:
+    engine = Engine(baseline_size=3, window=5)
+    row = engine.add_characteristic(lsl=0.0, usl=10.0)
+    result = engine.process([row] * 6, [5.0, np.inf, 5.2, -np.inf, 4.9, 5.1])
+    limits = engine.limits(row)
+    assert limits is not None
+    assert np.isfinite([limits.center, limits.ucl, limits.lcl]).all()
+    assert limits.center == pytest.approx((5.0 + 5.2 + 4.9) / 3)
+    assert result.signals == []
+
+
+def test_a_stuck_sensor_does_not_re_centre_the_sums_on_every_point() -> None:
+    # After the one re-centring that a constant run needs, the shift equals the data and
+    # the check must stay quiet (it used to re-sum the whole window at every point).
+    from spc import _kernels as k
+
+    engine = Engine(baseline_size=5, window=1000)
+    row = engine.add_characteristic(lsl=73.9, usl=74.1)
+    engine.process([row] * 1500, [74.001] * 1500)
+    f, i = engine._fstate, engine._istate
+    assert not k._poorly_shifted(f, i, row)
+    rolling = engine.rolling_capability(row)
+    assert rolling is not None
+    assert rolling.sigma_overall == pytest.approx(0.0, abs=1e-12)
