@@ -1,0 +1,57 @@
+"""`spcmon demo` as a user runs it: broker, simulators and service as real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.mosquitto import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _get(url: str) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return json.load(response)
+    except (urllib.error.URLError, ConnectionError):
+        return None
+
+
+def test_demo_serves_live_cpk_and_flags_the_injected_shift(tmp_path: Path) -> None:
+    port = free_port()
+    data_dir = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--data-dir",
+         str(data_dir), "--takt", "0.05", "--shift-after", "60"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    status_url = f"http://127.0.0.1:{port}/api/v1/characteristics/line1.turning.diameter/status"
+    status = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = _get(status_url)
+            if status and status["capability"] and status["open_alarms"]:
+                break
+            assert proc.poll() is None, proc.communicate()[0].decode()
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0].decode()
+    assert status is not None, output
+    assert status["limits"]["version"] == 1, output
+    assert status["capability"]["cpk"] is not None
+    assert any(a["rule"] == "1" for a in status["open_alarms"]), status
+    assert f"dashboard http://127.0.0.1:{port}/" in output
+    truth = json.loads((data_dir / "ground-truth-opcua.json").read_text())
+    assert truth["shift"]["start_part_index"] == 60
