@@ -52,7 +52,7 @@ class CostEventIn(_Row):
     amount: FiniteFloat = Field(ge=0)
     currency: Annotated[str, Field(min_length=3, max_length=3)] = "CNY"
     time: AwareDatetime
-    note: str | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
 
 
 class MesBatch(_Row):

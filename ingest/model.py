@@ -163,6 +163,8 @@ class CostEvent:
             raise InvalidRecord("amount", "must be a number")
         if not math.isfinite(self.amount) or self.amount < 0:
             raise InvalidRecord("amount", f"must be finite and not negative, got {self.amount}")
+        if self.note is not None and len(self.note) > 2000:
+            raise InvalidRecord("note", "longer than 2000 characters")
 
 
 @dataclass(frozen=True, slots=True)

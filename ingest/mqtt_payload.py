@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ingest.errors import InvalidRecord, PayloadError
-from ingest.model import InspectionVerdict, Measurement
+from ingest.model import MAX_FUTURE_SKEW, InspectionVerdict, Measurement
 
 MAX_PAYLOAD_BYTES = 1_048_576
 OK_WORDS = {"ok": True, "pass": True, "nok": False, "ng": False, "fail": False}
@@ -74,6 +74,8 @@ def _time(document: dict[str, Any], received_at: datetime) -> datetime:
         raise PayloadError("time", f"not an ISO 8601 timestamp: {raw!r}") from exc
     if parsed.tzinfo is None:
         raise PayloadError("time", "needs a UTC offset, e.g. 2026-01-01T08:00:00Z")
+    if parsed - received_at > MAX_FUTURE_SKEW:
+        raise PayloadError("time", f"{raw} is more than 5 minutes ahead of the receive time")
     return parsed
 
 
@@ -100,13 +102,19 @@ def _decode(payload: bytes) -> dict[str, Any]:
 
 
 def _record_key(topic: str, document: dict[str, Any], payload: bytes, received: datetime) -> str:
-    """Stable identity of a message: its serial or time if it has one.
+    """Stable identity of a message: its serial, time and inspection stage, where present.
 
-    Without either, the receive time is part of the key: a redelivered copy may then be
-    stored twice, which beats dropping two genuinely equal readings as one.
+    A redelivered copy maps to the same key; a re-inspection of the same serial (another
+    time or stage) does not. With neither serial nor time, the receive time is part of
+    the key: a redelivered copy may then be stored twice, which beats dropping two
+    genuinely equal readings as one.
     """
-    own = _text(document, "serial", "part") or document.get("time")
-    basis = f"{topic}|{own}" if own else f"{topic}|{received.isoformat()}|{payload!r}"
+    serial = _text(document, "serial", "part")
+    sent = document.get("time")
+    if serial is None and sent is None:
+        basis = f"{topic}|{received.isoformat()}|{payload!r}"
+    else:
+        basis = f"{topic}|{serial}|{sent}|{document.get('inspection', 'first')}"
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Container, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -32,7 +32,9 @@ class Submission:
     """What one sender hands over at once (one MQTT message, one HTTP batch, ...).
 
     ``live`` is False for historical data (imports, replays): stored and charted, never
-    alarmed. ``on_stored`` runs on the event loop once everything is committed.
+    alarmed. ``on_stored`` runs on the event loop once everything is committed (MQTT
+    acknowledges there); ``on_evaluated`` once the new points went through SPC (the HTTP
+    push answers there, so a client that reads status next sees its own points).
     """
 
     measurements: list[Measurement] = field(default_factory=list)
@@ -41,6 +43,7 @@ class Submission:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     live: bool = True
     on_stored: Callable[[], None] | None = None
+    on_evaluated: Callable[[], None] | None = None
 
     @property
     def size(self) -> int:
@@ -79,6 +82,16 @@ def unknown_characteristic(m: Measurement, now: datetime) -> DeadLetter:
     )
 
 
+def _notify(callbacks: Iterable[Callable[[], None] | None]) -> None:
+    for callback in callbacks:
+        if callback is None:
+            continue
+        try:
+            callback()
+        except Exception:  # an acknowledgement must never stop the pipeline
+            _log.exception("notifying a sender failed")
+
+
 class Pipeline:
     """Bounded queue -> batch -> store -> acknowledge -> evaluate."""
 
@@ -111,9 +124,9 @@ class Pipeline:
         await self._queue.put(submission)
 
     async def submit_and_wait(self, submission: Submission) -> None:
-        """Queue a submission and return once it is stored."""
+        """Queue a submission and return once it is stored and evaluated."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        inner = submission.on_stored
+        inner = submission.on_evaluated
 
         def finished() -> None:
             if inner is not None:
@@ -121,7 +134,7 @@ class Pipeline:
             if not done.done():
                 done.set_result(None)
 
-        submission.on_stored = finished
+        submission.on_evaluated = finished
         await self.submit(submission)
         await done
 
@@ -167,13 +180,9 @@ class Pipeline:
         verdicts = [v for s in group for v in s.verdicts]
         costs = [c for s in group for c in s.cost_events]
         result = await self._store_with_retry([m for m, _ in kept], verdicts, costs, dead)
-        for sub in group:
-            if sub.on_stored is not None:
-                try:
-                    sub.on_stored()
-                except Exception:  # an acknowledgement must never stop the pipeline
-                    _log.exception("acknowledging a stored submission failed")
+        _notify(sub.on_stored for sub in group)
         await self._evaluate(result.measurements, kept)
+        _notify(sub.on_evaluated for sub in group)
         if self._observer is not None:
             self._observer.flushed(result, asyncio.get_running_loop().time() - started)
 
@@ -184,17 +193,25 @@ class Pipeline:
         costs: list[CostEvent],
         dead: list[DeadLetter],
     ) -> FlushResult:
+        # Each step's result is kept across attempts: a retry after a partial failure must
+        # neither re-report stored dead letters as new nor lose the fresh measurements.
         attempt = 0
+        dead_done: list[DeadLetter] | None = None
+        fresh: list[Measurement] | None = None
+        n_verdicts: int | None = None
+        n_costs: int | None = None
         while True:
             try:
-                if dead:
-                    await self._store.add_dead_letters(dead)
-                    dead_done, dead = dead, []
-                else:
-                    dead_done = []
-                fresh = await self._store.add_measurements(measurements)
-                n_verdicts = await self._store.add_verdicts(verdicts) if verdicts else 0
-                n_costs = await self._store.add_cost_events(costs) if costs else 0
+                if dead_done is None:
+                    if dead:
+                        await self._store.add_dead_letters(dead)
+                    dead_done = dead
+                if fresh is None:
+                    fresh = await self._store.add_measurements(measurements)
+                if n_verdicts is None:
+                    n_verdicts = await self._store.add_verdicts(verdicts) if verdicts else 0
+                if n_costs is None:
+                    n_costs = await self._store.add_cost_events(costs) if costs else 0
                 if self.degraded:
                     _log.warning("store is writable again after %d failed attempts", attempt)
                 self.degraded = False

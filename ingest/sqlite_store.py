@@ -45,10 +45,13 @@ class SqliteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._executor is None:
+            raise StoreError(f"the SQLite store {self.path} is not open")
+
         def call() -> T:
             if self._conn is None:
                 raise StoreError("the SQLite store is not open")
@@ -71,7 +74,15 @@ class SqliteStore:
                 conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             self._conn = conn
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        if self._executor is not None:
+            return  # already open
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        except (sqlite3.Error, OSError) as exc:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+            raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
         _log.info("SQLite store open at %s (WAL mode)", self.path)
 
     async def close(self) -> None:
@@ -80,8 +91,11 @@ class SqliteStore:
                 self._conn.close()
                 self._conn = None
 
-        await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
-        self._executor.shutdown(wait=True)
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return  # closing twice is harmless
+        await asyncio.get_running_loop().run_in_executor(executor, disconnect)
+        executor.shutdown(wait=True)
 
     # characteristics -----------------------------------------------------------------
     async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -21,11 +22,20 @@ def _future(minutes: float) -> datetime:
     return datetime.now(UTC) + timedelta(minutes=minutes)
 
 
+def _later(minutes: float) -> Callable[[], datetime]:
+    """A time that far ahead of the clock when the test runs (not when it is collected)."""
+    return lambda: _future(minutes)
+
+
+def _resolve(overrides: dict[str, Any]) -> dict[str, Any]:
+    return {k: v() if callable(v) else v for k, v in overrides.items()}
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
         pytest.param({"time": NAIVE}, "time", id="naive time"),
-        pytest.param({"time": _future(10)}, "time", id="time 10 min in the future"),
+        pytest.param({"time": _later(10)}, "time", id="time 10 min in the future"),
         pytest.param({"time": "2025-03-14T08:00:00Z"}, "time", id="time as text"),
         pytest.param({"characteristic": ""}, "characteristic", id="empty characteristic"),
         pytest.param({"characteristic": "   "}, "characteristic", id="blank characteristic"),
@@ -42,9 +52,11 @@ def _future(minutes: float) -> datetime:
         pytest.param({"lot": LONG_TEXT}, "lot", id="long lot"),
     ],
 )
-def test_a_bad_measurement_field_is_named_in_the_error(overrides: dict[str, Any], field: str) -> None:
+def test_a_bad_measurement_field_is_named_in_the_error(
+    overrides: dict[str, Any], field: str
+) -> None:
     with pytest.raises(InvalidRecord) as caught:
-        measurement(**overrides)
+        measurement(**_resolve(overrides))
 
     assert caught.value.field == field
     assert str(caught.value).startswith(f"{field}: ")
@@ -54,7 +66,7 @@ def test_a_bad_measurement_field_is_named_in_the_error(overrides: dict[str, Any]
     ("overrides", "field"),
     [
         pytest.param({"time": NAIVE}, "time", id="naive time"),
-        pytest.param({"time": _future(6)}, "time", id="time 6 min in the future"),
+        pytest.param({"time": _later(6)}, "time", id="time 6 min in the future"),
         pytest.param({"process": ""}, "process", id="empty process"),
         pytest.param({"process": LONG_TEXT}, "process", id="long process"),
         pytest.param({"part": " "}, "part", id="blank part"),
@@ -66,7 +78,7 @@ def test_a_bad_measurement_field_is_named_in_the_error(overrides: dict[str, Any]
 )
 def test_a_bad_verdict_field_is_named_in_the_error(overrides: dict[str, Any], field: str) -> None:
     with pytest.raises(InvalidRecord) as caught:
-        verdict(**overrides)
+        verdict(**_resolve(overrides))
 
     assert caught.value.field == field
 
@@ -75,7 +87,7 @@ def test_a_bad_verdict_field_is_named_in_the_error(overrides: dict[str, Any], fi
     ("overrides", "field"),
     [
         pytest.param({"time": NAIVE}, "time", id="naive time"),
-        pytest.param({"time": _future(60)}, "time", id="time an hour in the future"),
+        pytest.param({"time": _later(60)}, "time", id="time an hour in the future"),
         pytest.param({"scope": ""}, "scope", id="empty scope"),
         pytest.param({"scope": LONG_TEXT}, "scope", id="long scope"),
         pytest.param({"currency": ""}, "currency", id="empty currency"),
@@ -93,7 +105,7 @@ def test_a_bad_cost_event_field_is_named_in_the_error(
     overrides: dict[str, Any], field: str
 ) -> None:
     with pytest.raises(InvalidRecord) as caught:
-        cost_event(**overrides)
+        cost_event(**_resolve(overrides))
 
     assert caught.value.field == field
 

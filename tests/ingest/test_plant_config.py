@@ -182,7 +182,8 @@ def test_the_demo_config_loads_with_its_five_characteristics(demo_config_path: P
     ]
     line, process, gap = chars["line2.vision.gap"]
     assert (line, process, gap.lsl, gap.usl, gap.target) == ("line2", "vision", 1.4, 1.6, 1.5)
-    assert gap.source is not None and gap.source.mqtt is not None
+    assert gap.source is not None
+    assert gap.source.mqtt is not None
     assert gap.source.mqtt.field == "features.gap_mm"
     roughness = chars["line1.grinding.roughness"][2]
     assert (roughness.lsl, roughness.usl) == (None, 0.8)

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1/measurements", tags=["measurements"])
     responses={422: {"description": "malformed body, or every row rejected"}},
 )
 async def push_measurements(batch: MesBatch, service: ServiceDep, response: Response) -> object:
-    """Push a batch of measurements, verdicts and cost events (answered once stored).
+    """Push a batch of measurements, verdicts and cost events (answered once stored and charted).
 
     Good rows are accepted even when others are rejected; each rejected row is listed
     with its field and reason and kept as a dead letter. A batch with an

@@ -1,0 +1,385 @@
+"""The Store contract: one suite, run over every backend by the parametrised `connect` fixture.
+
+To add a backend, write an ``async def _<name>(tmp_path) -> Connect`` that prepares an empty
+database and returns a function opening a new handle on it, and list it in ``BACKENDS``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import StoreError
+from ingest.model import CostCategory, DeadLetter, Quality
+from ingest.sqlite_store import SqliteStore
+from ingest.store import AlarmRecord, Store, StoredLimits
+from spc import LimitSet
+from tests.ingest.records import T0, characteristic, cost_event, measurement, verdict
+
+pytestmark = pytest.mark.anyio
+
+Connect = Callable[[], Awaitable[Store]]
+"""Open a new handle on the backend's database (the same database on every call)."""
+
+
+async def _sqlite(tmp_path: Path) -> Connect:
+    path = tmp_path / "spcmon.sqlite3"
+
+    async def connect() -> Store:
+        store = SqliteStore(path)
+        await store.open()
+        return store
+
+    return connect
+
+
+BACKENDS: dict[str, Callable[[Path], Awaitable[Connect]]] = {
+    "sqlite": _sqlite,
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+async def connect(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> Connect:
+    return await BACKENDS[request.param](tmp_path)
+
+
+@pytest.fixture
+async def store(connect: Connect) -> AsyncIterator[Store]:
+    opened = await connect()
+    yield opened
+    await opened.close()
+
+
+def _limits(version: int, center: float = 25.0) -> LimitSet:
+    return LimitSet(
+        version=version,
+        center=center,
+        ucl=center + 0.03,
+        lcl=center - 0.03,
+        sigma=0.01,
+        mr_center=0.0113,
+        mr_ucl=0.0369,
+        baseline_n=25,
+    )
+
+
+def _alarm(**overrides: object) -> AlarmRecord:
+    alarm = AlarmRecord(
+        characteristic="c1",
+        rule="1",
+        chart="i",
+        state="open",
+        opened_at=T0,
+        last_at=T0,
+        count=1,
+        limit_version=1,
+        last_value=25.04,
+        message="Rule 1: point above UCL",
+    )
+    return replace(alarm, **overrides)  # type: ignore[arg-type]
+
+
+def _letter(i: int) -> DeadLetter:
+    return DeadLetter(T0 + timedelta(seconds=i), "mqtt:t", f"reason {i}", f'{{"n": {i}}}')
+
+
+# characteristics ---------------------------------------------------------------------
+
+
+async def test_upserted_characteristics_are_listed_in_line_process_id_order(store: Store) -> None:
+    records = [
+        characteristic("b", line="line2", process="vision", source_kind="mqtt"),
+        characteristic("a2", lsl=None, target=None, source_kind=None, source_address=None),
+        characteristic("a1", rules=("1", "2"), origin="api"),
+    ]
+
+    await store.upsert_characteristics(records)
+
+    assert await store.list_characteristics() == [records[2], records[1], records[0]]
+
+
+async def test_upserting_the_same_id_replaces_the_characteristic(store: Store) -> None:
+    await store.upsert_characteristics([characteristic("c1"), characteristic("c2")])
+
+    changed = characteristic("c1", name="Renamed", usl=25.04, origin="api")
+    await store.upsert_characteristics([changed])
+
+    listed = await store.list_characteristics()
+    assert listed == [changed, characteristic("c2")]
+
+
+# measurements ------------------------------------------------------------------------
+
+
+async def test_add_measurements_returns_the_stored_ones(store: Store) -> None:
+    batch = [measurement(i) for i in range(3)]
+
+    assert await store.add_measurements(batch) == batch
+    assert await store.count_measurements() == 3
+
+
+async def test_add_measurements_returns_only_those_not_stored_before(store: Store) -> None:
+    await store.add_measurements([measurement(0), measurement(1)])
+
+    fresh = await store.add_measurements([measurement(1), measurement(2), measurement(0)])
+
+    assert fresh == [measurement(2)]
+    assert await store.count_measurements() == 3
+
+
+async def test_a_duplicate_within_one_batch_is_stored_once(store: Store) -> None:
+    first = measurement(0)
+    copy = measurement(0, value=99.0)  # same ingest id: the first one wins
+
+    fresh = await store.add_measurements([first, measurement(1), copy])
+
+    assert fresh == [first, measurement(1)]
+    assert await store.count_measurements() == 2
+    assert [m.value for m in await store.recent_measurements("c1", 10)] == [10.0, 10.01]
+
+
+async def test_an_empty_batch_stores_nothing(store: Store) -> None:
+    assert await store.add_measurements([]) == []
+    assert await store.count_measurements() == 0
+
+
+async def test_a_large_batch_is_stored_whole(store: Store) -> None:
+    batch = [measurement(i) for i in range(1200)]
+
+    assert len(await store.add_measurements(batch)) == 1200
+    assert await store.add_measurements(batch) == []
+
+
+async def test_recent_measurements_are_the_newest_ones_oldest_first(store: Store) -> None:
+    # stored out of time order, and with another characteristic mixed in
+    order = [3, 0, 4, 1, 2]
+    await store.add_measurements([measurement(i) for i in order])
+    await store.add_measurements([measurement(9, characteristic="c2", ingest_id="other")])
+
+    recent = await store.recent_measurements("c1", 3)
+
+    assert recent == [measurement(2), measurement(3), measurement(4)]
+    assert await store.recent_measurements("c1", 100) == [measurement(i) for i in range(5)]
+    assert await store.recent_measurements("c3", 10) == []
+
+
+async def test_measurements_round_trip_with_every_field(store: Store) -> None:
+    stored = measurement(
+        0, value=-0.125, part=None, lot=None, quality=Quality.BAD, source="opcua:ns=2;s=x"
+    )
+    await store.add_measurements([stored])
+
+    assert await store.recent_measurements("c1", 1) == [stored]
+
+
+async def test_measurements_are_counted_per_characteristic_and_in_total(store: Store) -> None:
+    await store.add_measurements(
+        [measurement(i) for i in range(4)]
+        + [measurement(i, characteristic="c2", ingest_id=f"c2-{i}") for i in range(2)]
+    )
+
+    assert await store.count_measurements("c1") == 4
+    assert await store.count_measurements("c2") == 2
+    assert await store.count_measurements("c3") == 0
+    assert await store.count_measurements() == 6
+
+
+# verdicts and cost events ------------------------------------------------------------
+
+
+async def test_verdicts_are_stored_once_per_ingest_id(store: Store) -> None:
+    assert await store.add_verdicts([verdict(0), verdict(1, ok=False, defects=("gap",))]) == 2
+    assert await store.add_verdicts([verdict(1), verdict(2), verdict(2)]) == 1
+    assert await store.count_verdicts() == 3
+
+
+async def test_cost_events_are_stored_once_per_ingest_id(store: Store) -> None:
+    claim = cost_event(1, category=CostCategory.CLAIM, note="customer 42")
+
+    assert await store.add_cost_events([cost_event(0), claim]) == 2
+    assert await store.add_cost_events([claim, cost_event(2), cost_event(2)]) == 1
+
+
+async def test_ingest_ids_are_unique_per_kind_of_record_only(store: Store) -> None:
+    assert len(await store.add_measurements([measurement(0, ingest_id="same")])) == 1
+    assert await store.add_verdicts([verdict(0, ingest_id="same")]) == 1
+    assert await store.add_cost_events([cost_event(0, ingest_id="same")]) == 1
+
+
+# limits ------------------------------------------------------------------------------
+
+
+async def test_no_limits_are_active_before_any_are_saved(store: Store) -> None:
+    assert await store.active_limits("c1") is None
+
+
+async def test_the_highest_limit_version_is_active(store: Store) -> None:
+    v1 = StoredLimits("c1", _limits(1), T0, "baseline of 25 points")
+    v3 = StoredLimits("c1", _limits(3, center=25.01), T0 + timedelta(days=2), "recomputed")
+    v2 = StoredLimits("c1", _limits(2, center=25.02), T0 + timedelta(days=1), "new tool")
+    other = StoredLimits("c2", _limits(7, center=1.5), T0, "baseline")
+
+    for item in (v1, v3, v2, other):
+        await store.save_limits(item)
+
+    assert await store.active_limits("c1") == v3
+    assert await store.active_limits("c2") == other
+
+
+async def test_saving_the_same_limit_version_twice_is_refused(store: Store) -> None:
+    await store.save_limits(StoredLimits("c1", _limits(1), T0, "baseline"))
+
+    with pytest.raises(StoreError):
+        await store.save_limits(StoredLimits("c1", _limits(1, center=9.0), T0, "again"))
+
+
+# alarms ------------------------------------------------------------------------------
+
+
+async def test_saving_a_new_alarm_gives_it_an_id_and_saving_it_again_updates_it(
+    store: Store,
+) -> None:
+    opened = await store.save_alarm(_alarm())
+    assert opened.id is not None
+    assert opened == _alarm(id=opened.id)
+
+    updated = replace(opened, count=3, last_at=T0 + timedelta(seconds=9), last_value=25.05)
+    assert await store.save_alarm(updated) == updated
+
+    assert await store.list_alarms() == [updated]
+
+
+async def test_each_new_alarm_gets_its_own_id(store: Store) -> None:
+    a = await store.save_alarm(_alarm())
+    b = await store.save_alarm(_alarm(chart="mr"))
+
+    assert a.id != b.id
+    assert await store.list_alarms() == [a, b]
+
+
+async def test_list_alarms_gives_open_ones_by_default_and_all_when_asked(store: Store) -> None:
+    open_c1 = await store.save_alarm(_alarm())
+    acked_c2 = await store.save_alarm(_alarm(characteristic="c2", state="acknowledged"))
+    resolved = await store.save_alarm(_alarm(rule="2", state="resolved"))
+
+    assert await store.list_alarms() == [open_c1, acked_c2]
+    assert await store.list_alarms(open_only=False) == [open_c1, acked_c2, resolved]
+    assert await store.list_alarms("c1") == [open_c1]
+    assert await store.list_alarms("c1", open_only=False) == [open_c1, resolved]
+    assert await store.list_alarms("c9", open_only=False) == []
+
+
+async def test_a_resolved_alarm_leaves_the_open_list(store: Store) -> None:
+    alarm = await store.save_alarm(_alarm())
+
+    await store.save_alarm(replace(alarm, state="resolved"))
+
+    assert await store.list_alarms() == []
+
+
+# dead letters ------------------------------------------------------------------------
+
+
+async def test_dead_letters_are_listed_newest_first_up_to_the_limit(store: Store) -> None:
+    await store.add_dead_letters([_letter(0), _letter(1)])
+    await store.add_dead_letters([_letter(2)])
+    await store.add_dead_letters([])
+
+    assert await store.list_dead_letters() == [_letter(2), _letter(1), _letter(0)]
+    assert await store.list_dead_letters(limit=2) == [_letter(2), _letter(1)]
+
+
+async def test_a_dead_letter_keeps_its_payload_verbatim(store: Store) -> None:
+    letter = DeadLetter(T0, "http:mes", "payload: not valid JSON", '{"a": "\\u00e9\n\x00 ü"')
+
+    await store.add_dead_letters([letter])
+
+    assert await store.list_dead_letters(1) == [letter]
+
+
+# times, durability, lifecycle --------------------------------------------------------
+
+
+async def test_times_round_trip_to_the_microsecond_in_utc(store: Store) -> None:
+    local = datetime(2025, 3, 14, 10, 0, 0, 999_999, tzinfo=timezone(timedelta(hours=2)))
+    before_epoch = datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
+
+    await store.add_measurements([measurement(0, time=local), measurement(1, time=before_epoch)])
+    await store.save_limits(StoredLimits("c1", _limits(1), local, "baseline"))
+    await store.save_alarm(_alarm(opened_at=local, last_at=before_epoch))
+    await store.add_dead_letters([DeadLetter(local, "s", "r", "p")])
+
+    times = [m.time for m in await store.recent_measurements("c1", 2)]
+    limits = await store.active_limits("c1")
+    [alarm] = await store.list_alarms()
+    [letter] = await store.list_dead_letters()
+    expected = datetime(2025, 3, 14, 8, 0, 0, 999_999, tzinfo=UTC)
+    assert times == [before_epoch, expected]
+    assert limits is not None
+    assert limits.created_at == expected
+    assert (alarm.opened_at, alarm.last_at) == (expected, before_epoch)
+    assert letter.received_at == expected
+    for t in (*times, limits.created_at, alarm.opened_at, letter.received_at):
+        assert t.utcoffset() == timedelta(0)
+
+
+async def test_stored_data_survives_closing_and_reopening(connect: Connect) -> None:
+    first = await connect()
+    await first.upsert_characteristics([characteristic("c1")])
+    await first.add_measurements([measurement(0), measurement(1)])
+    await first.add_verdicts([verdict(0)])
+    await first.save_limits(StoredLimits("c1", _limits(2), T0, "baseline"))
+    alarm = await first.save_alarm(_alarm())
+    await first.add_dead_letters([_letter(0)])
+    await first.close()
+
+    second = await connect()
+    try:
+        assert await second.list_characteristics() == [characteristic("c1")]
+        assert await second.recent_measurements("c1", 5) == [measurement(0), measurement(1)]
+        assert await second.add_measurements([measurement(1)]) == []
+        assert await second.count_verdicts() == 1
+        assert await second.active_limits("c1") == StoredLimits("c1", _limits(2), T0, "baseline")
+        assert await second.list_alarms() == [alarm]
+        assert await second.list_dead_letters() == [_letter(0)]
+    finally:
+        await second.close()
+
+
+async def test_operations_after_close_raise_store_error(connect: Connect) -> None:
+    closed = await connect()
+    await closed.close()
+
+    with pytest.raises(StoreError):
+        await closed.count_measurements()
+    with pytest.raises(StoreError):
+        await closed.add_measurements([measurement(0)])
+
+
+async def test_the_store_names_its_backend(store: Store) -> None:
+    assert store.kind in BACKENDS
+
+
+# SQLite only -------------------------------------------------------------------------
+
+
+async def test_the_sqlite_store_runs_in_wal_mode(tmp_path: Path, anyio_backend: str) -> None:
+    path = tmp_path / "wal.sqlite3"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.add_measurements([measurement(0)])
+        conn = sqlite3.connect(path)
+        try:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            # another connection sees the committed row while the store stays open
+            assert conn.execute("SELECT count(*) FROM measurements").fetchone() == (1,)
+        finally:
+            conn.close()
+    finally:
+        await store.close()
