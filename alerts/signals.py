@@ -5,32 +5,47 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-CHART_NAMES = {"i": "individuals", "mr": "moving-range"}
+CHART_NAMES = {"i": "individuals", "mr": "moving-range", "ewma": "EWMA", "cusum": "CUSUM"}
+PATTERNS = {
+    "2": "points in a row on one side of the centre line",
+    "3": "points in a row steadily {side}",
+    "4": "points in a row alternating up and down",
+    "5": "of the last points beyond 2 sigma on one side",
+    "6": "of the last points beyond 1 sigma on one side",
+    "7": "points in a row within 1 sigma of the centre line (stratification)",
+    "8": "points in a row beyond 1 sigma, none within (mixture)",
+}
 
 
 @dataclass(frozen=True)
 class ChartSignal:
-    """One rule violation on one point; ``limit`` is the control limit it crossed."""
+    """One signal on one point; ``limit`` is the limit it crossed (None for patterns)."""
 
     characteristic: str
     time: datetime
     value: float
     rule: str
-    chart: str  # "i" | "mr"
-    side: str  # "high" | "low"
-    limit: float
+    chart: str  # "i" | "mr" | "ewma" | "cusum"
+    side: str  # "high" | "low" | "up" | "down" | "none"
+    limit: float | None
     limit_version: int
 
     def describe(self) -> str:
         """A sentence for people: what happened, against which limit."""
+        version = f"limits v{self.limit_version}"
+        if self.rule in PATTERNS:
+            side = "increasing" if self.side == "up" else "decreasing"
+            what = PATTERNS[self.rule].format(side=side)
+            return f"Rule {self.rule}: {what} (last value {self.value:.6g}, {version})"
         chart = CHART_NAMES.get(self.chart, self.chart)
+        if self.rule in ("ewma", "cusum"):
+            word = "upper" if self.side == "high" else "lower"
+            return (f"{chart} {word} signal: statistic {self.value:.6g} beyond "
+                    f"{self.limit:.6g} ({version})")  # fmt: skip
         if self.chart == "mr":
             return (
-                f"Rule {self.rule}: moving range {self.value:.6g} above its UCL "
-                f"{self.limit:.6g} (limits v{self.limit_version})"
+                f"Rule 1: moving range {self.value:.6g} above its UCL {self.limit:.6g} ({version})"
             )
         where, op = ("above UCL", ">") if self.side == "high" else ("below LCL", "<")
-        return (
-            f"Rule {self.rule}: point {where} on the {chart} chart "
-            f"({self.value:.6g} {op} {self.limit:.6g}, limits v{self.limit_version})"
-        )
+        return (f"Rule {self.rule}: point {where} on the {chart} chart "
+                f"({self.value:.6g} {op} {self.limit:.6g}, {version})")  # fmt: skip

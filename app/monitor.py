@@ -16,9 +16,17 @@ import anyio.to_thread
 
 from alerts import AlarmManager, ChartSignal
 from ingest import CharacteristicRecord, Measurement, Store, StoredLimits
-from spc import Engine, LimitSet, RollingCapability, RuleSignal
+from spc import CusumConfig, Engine, EwmaConfig, LimitSet, RollingCapability, RuleSignal
+from spc.rules import RuleSet, rule_set
 
 _log = logging.getLogger(__name__)
+
+
+def rules_of(record: CharacteristicRecord) -> RuleSet:
+    """The record's rules: one preset name, or rule ids with Nelson's run lengths."""
+    if len(record.rules) == 1 and not record.rules[0].isdigit():
+        return rule_set(record.rules[0])
+    return RuleSet(enabled=frozenset(record.rules))
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,13 @@ class Monitor:
     def register(self, record: CharacteristicRecord) -> None:
         if record.id in self._rows:
             return
-        self._rows[record.id] = self.engine.add_characteristic(record.lsl, record.usl)
+        self._rows[record.id] = self.engine.add_characteristic(
+            record.lsl,
+            record.usl,
+            rules=rules_of(record),
+            ewma=EwmaConfig(*record.ewma) if record.ewma else None,
+            cusum=CusumConfig(*record.cusum) if record.cusum else None,
+        )
         self._ids.append(record.id)
         self._records[record.id] = record
 
@@ -113,6 +127,6 @@ class Monitor:
             s.rule,
             s.chart,
             s.side,
-            float(s.limit),
+            s.limit,
             s.limit_version,
         )

@@ -45,10 +45,12 @@ def characteristic_records(plant: PlantConfig) -> list[CharacteristicRecord]:
                 target=c.target,
                 chart=c.chart,
                 subgroup_size=c.subgroup_size,
-                rules=c.rules,
+                rules=(c.rules,) if isinstance(c.rules, str) else c.rules,
                 source_kind=kind,
                 source_address=address,
                 origin="config",
+                ewma=(c.ewma.lam, c.ewma.L) if c.ewma else None,
+                cusum=(c.cusum.k, c.cusum.h) if c.cusum else None,
             )
         )
     return records

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ingest.errors import ConfigError
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
-SUPPORTED_RULES = ("1",)
+RULE_IDS = ("1", "2", "3", "4", "5", "6", "7", "8")
+RULE_PRESETS = ("nelson", "western_electric", "aiag")
 
 
 class _Strict(BaseModel):
@@ -57,6 +58,16 @@ class InspectionSource(_Strict):
     mqtt: MqttSource
 
 
+class EwmaSettings(_Strict):
+    lam: float = Field(default=0.2, gt=0, le=1, description="weight of the newest point")
+    L: float = Field(default=3.0, gt=0, description="limit width in sigma")
+
+
+class CusumSettings(_Strict):
+    k: float = Field(default=0.5, ge=0, description="reference value in sigma")
+    h: float = Field(default=4.0, gt=0, description="decision interval in sigma")
+
+
 class CharacteristicConfig(_Strict):
     id: str = Field(pattern=ID_PATTERN)
     name: str = ""
@@ -68,7 +79,11 @@ class CharacteristicConfig(_Strict):
         default=1, description="1 (individuals); subgroups arrive with the full chart family"
     )
     chart: Literal["imr"] = "imr"
-    rules: tuple[str, ...] = ("1",)
+    rules: str | tuple[str, ...] = Field(
+        default="nelson", description="a preset (nelson, western_electric, aiag) or rule ids"
+    )
+    ewma: EwmaSettings | None = Field(default_factory=EwmaSettings, description="null: off")
+    cusum: CusumSettings | None = Field(default_factory=CusumSettings, description="null: off")
     source: Source | None = None
 
     @model_validator(mode="after")
@@ -80,9 +95,13 @@ class CharacteristicConfig(_Strict):
                 raise ValueError(f"target ({self.target}) is below lsl ({self.lsl})")
             if self.usl is not None and self.target > self.usl:
                 raise ValueError(f"target ({self.target}) is above usl ({self.usl})")
-        unknown = [r for r in self.rules if r not in SUPPORTED_RULES]
-        if unknown:
-            raise ValueError(f"rules {unknown} not available yet; available: {SUPPORTED_RULES}")
+        if isinstance(self.rules, str):
+            if self.rules not in RULE_PRESETS:
+                raise ValueError(f"rules: unknown preset {self.rules!r}; use one of {RULE_PRESETS}")
+        else:
+            unknown = [r for r in self.rules if r not in RULE_IDS]
+            if unknown:
+                raise ValueError(f"rules: unknown rule ids {unknown}; rules are '1'..'8'")
         return self
 
 

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS characteristics (
     id TEXT PRIMARY KEY, name TEXT NOT NULL, unit TEXT NOT NULL, line TEXT NOT NULL,
     process TEXT NOT NULL, lsl REAL, usl REAL, target REAL, chart TEXT NOT NULL,
     subgroup_size INTEGER NOT NULL, rules TEXT NOT NULL, source_kind TEXT,
-    source_address TEXT, origin TEXT NOT NULL
+    source_address TEXT, origin TEXT NOT NULL, monitoring TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS measurements (
     id INTEGER PRIMARY KEY, ingest_id TEXT NOT NULL UNIQUE, characteristic TEXT NOT NULL,

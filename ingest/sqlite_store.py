@@ -115,6 +115,7 @@ class SqliteStore:
                 r.source_kind,
                 r.source_address,
                 r.origin,
+                json.dumps({"ewma": r.ewma, "cusum": r.cusum}),
             )
             for r in records
         ]
@@ -122,7 +123,7 @@ class SqliteStore:
         def write(conn: sqlite3.Connection) -> None:
             with _Transaction(conn):
                 conn.executemany(
-                    "INSERT OR REPLACE INTO characteristics VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO characteristics VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
                 )
 
@@ -147,6 +148,7 @@ class SqliteStore:
                     source_kind=r[11],
                     source_address=r[12],
                     origin=r[13],
+                    **_monitoring(r[14]),
                 )
                 for r in cur.fetchall()
             ]
@@ -417,6 +419,11 @@ def _unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]
             stored.add(key)
             fresh.append(item)
     return fresh
+
+
+def _monitoring(text: str) -> dict[str, tuple[float, float] | None]:
+    stored = json.loads(text)
+    return {key: tuple(stored[key]) if stored[key] else None for key in ("ewma", "cusum")}
 
 
 def _with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:

@@ -29,10 +29,12 @@ class CharacteristicRecord:
     target: float | None
     chart: str
     subgroup_size: int
-    rules: tuple[str, ...]
+    rules: tuple[str, ...]  # rule ids "1".."8", or one preset name such as ("nelson",)
     source_kind: str | None  # "opcua", "mqtt" or None (pushed over HTTP only)
     source_address: str | None
     origin: str = "config"
+    ewma: tuple[float, float] | None = (0.2, 3.0)  # (lambda, L), None: off
+    cusum: tuple[float, float] | None = (0.5, 4.0)  # (k, h) in sigma units, None: off
 
 
 @dataclass(frozen=True)

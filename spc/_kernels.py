@@ -27,7 +27,11 @@ F_SUMSQ = 9  # sum of (x - ref)^2 over the rolling window
 F_SUM_MR = 10  # sum of moving ranges between consecutive points of the window
 F_LSL = 11
 F_USL = 12
-N_FLOAT = 13
+F_EWMA = 13  # EWMA statistic z_i (starts at the centre line when limits freeze)
+F_CUSUM_HI = 14  # tabular CUSUM C+ (sigma units x sigma: in the data's unit)
+F_CUSUM_LO = 15  # tabular CUSUM C-
+F_EWMA_DECAY = 16  # (1 - lam)^(2 i): the EWMA limits' time-varying factor, kept to avoid pow
+N_FLOAT = 17
 
 # int state columns
 I_N_SEEN = 0
@@ -35,7 +39,40 @@ I_LIMIT_VERSION = 1  # 0 while the Phase I baseline is still being collected
 I_BASELINE_N = 2
 I_RING_POS = 3  # where the next value goes
 I_RING_COUNT = 4
-N_INT = 5
+I_PHASE2_N = 5  # points judged against the current limits (EWMA limits need i)
+I_POS_RUN = 6  # rule 2: consecutive points above the centre line
+I_NEG_RUN = 7  # rule 2: ... below
+I_INC_RUN = 8  # rule 3: consecutive strictly increasing differences
+I_DEC_RUN = 9  # rule 3: ... decreasing
+I_ALT_RUN = 10  # rule 4: consecutive differences alternating in sign
+I_LAST_SIGN = 11  # rule 4: sign of the last difference (-1, 0, 1)
+I_HI2_BITS = 12  # rule 5: history bits, z > 2 (newest in bit 0)
+I_LO2_BITS = 13  # rule 5: z < -2
+I_HI1_BITS = 14  # rule 6: z > 1
+I_LO1_BITS = 15  # rule 6: z < -1
+I_IN1_RUN = 16  # rule 7: consecutive |z| < 1
+I_OUT1_RUN = 17  # rule 8: consecutive |z| > 1
+N_INT = 18
+
+# rule configuration columns (int64, per characteristic)
+R_ENABLED = 0  # bit r-1 set: rule r enabled
+R_SAME_SIDE = 1
+R_TREND = 2
+R_ALTERNATING = 3
+R_ZONE_A_K = 4
+R_ZONE_A_M = 5
+R_ZONE_B_K = 6
+R_ZONE_B_M = 7
+R_WITHIN_C = 8
+R_OUTSIDE_C = 9
+N_RULE_CFG = 10
+
+# monitoring configuration columns (float64, per characteristic; NaN disables)
+M_EWMA_LAMBDA = 0
+M_EWMA_L = 1
+M_CUSUM_K = 2  # reference value in sigma units
+M_CUSUM_H = 3  # decision interval in sigma units
+N_MON_CFG = 4
 
 RESHIFT_RATIO = 1e6
 """Re-centre the sums when n*(mean - ref)^2 exceeds this many times the sum of squares
@@ -47,6 +84,12 @@ FLAG_BELOW_LCL = 2  # rule 1 on the individuals chart, low side
 FLAG_MR_ABOVE_UCL = 4  # rule 1 on the moving-range chart
 FLAG_LIMITS_SET = 8  # this point completed the baseline; limits version 1 now frozen
 FLAG_SKIPPED = 16  # value was NaN or infinite: not charted
+FLAG_RULE_2 = 1 << 5  # rules 2..8 on the individuals chart: bit 5 + (rule - 2)
+FLAG_EWMA_HIGH = 1 << 12
+FLAG_EWMA_LOW = 1 << 13
+FLAG_CUSUM_HIGH = 1 << 14
+FLAG_CUSUM_LOW = 1 << 15
+FLAG_TREND_UP = 1 << 16  # with rule 3: the trend is increasing
 
 
 @jit
@@ -126,33 +169,172 @@ def _push_window(fstate, istate, ring, c, x):
     ref = fstate[c, F_REF]
     if count == w:
         oldest = ring[c, pos]
-        second = ring[c, (pos + 1) % w]
+        second = ring[c, pos + 1 if pos + 1 < w else 0]
         d = oldest - ref
         fstate[c, F_SUM] -= d
         fstate[c, F_SUMSQ] -= d * d
         fstate[c, F_SUM_MR] -= abs(second - oldest)
         count -= 1
     if count > 0:
-        fstate[c, F_SUM_MR] += abs(x - ring[c, (pos - 1 + w) % w])
+        fstate[c, F_SUM_MR] += abs(x - ring[c, pos - 1 if pos > 0 else w - 1])
     d = x - ref
     fstate[c, F_SUM] += d
     fstate[c, F_SUMSQ] += d * d
     ring[c, pos] = x
-    istate[c, I_RING_POS] = (pos + 1) % w
+    pos = pos + 1 if pos + 1 < w else 0
+    istate[c, I_RING_POS] = pos
     istate[c, I_RING_COUNT] = count + 1
-    if istate[c, I_RING_POS] == 0 or _poorly_shifted(fstate, istate, c):
+    if pos == 0 or _poorly_shifted(fstate, istate, c):
         _resum_window(fstate, istate, ring, c)
 
 
 @jit
-def imr_update(
-    chars, values, evaluate, fstate, istate, baseline, ring, d2, d4, flags, versions, mr_out
-):
+def _reset_runs(istate, fstate, c):
+    """Phase II starts (or limits change): run state, EWMA and CUSUM start afresh."""
+    for col in range(I_PHASE2_N, N_INT):
+        istate[c, col] = 0
+    fstate[c, F_EWMA] = fstate[c, F_CENTER]
+    fstate[c, F_EWMA_DECAY] = 1.0
+    fstate[c, F_CUSUM_HI] = 0.0
+    fstate[c, F_CUSUM_LO] = 0.0
+
+
+@jit
+def _count_bits(bits, m):
+    total = 0
+    for b in range(m):
+        total += (bits >> b) & 1
+    return total
+
+
+@jit
+def _run_rules(istate, rcfg, c, z, diff, has_diff):
+    """Update the run state with one standardised point; return flags of rules 2..8.
+
+    Semantics are those of ``spc.rules.check_rules`` (see its module docstring).
+    """
+    enabled = rcfg[c, R_ENABLED]
+    f = 0
+    # rule 2: same side of the centre line; a point on the line breaks the run
+    istate[c, I_POS_RUN] = istate[c, I_POS_RUN] + 1 if z > 0 else 0
+    istate[c, I_NEG_RUN] = istate[c, I_NEG_RUN] + 1 if z < 0 else 0
+    n2 = rcfg[c, R_SAME_SIDE]
+    if (enabled >> 1) & 1 and (istate[c, I_POS_RUN] >= n2 or istate[c, I_NEG_RUN] >= n2):
+        f |= FLAG_RULE_2
+    # rules 3 and 4 look at differences; a tie breaks both
+    if has_diff:
+        istate[c, I_INC_RUN] = istate[c, I_INC_RUN] + 1 if diff > 0 else 0
+        istate[c, I_DEC_RUN] = istate[c, I_DEC_RUN] + 1 if diff < 0 else 0
+        sign = 1 if diff > 0 else (-1 if diff < 0 else 0)
+        if sign == 0:
+            istate[c, I_ALT_RUN] = 0
+        elif istate[c, I_LAST_SIGN] == -sign:
+            istate[c, I_ALT_RUN] += 1
+        else:
+            istate[c, I_ALT_RUN] = 1
+        istate[c, I_LAST_SIGN] = sign
+    n3 = rcfg[c, R_TREND] - 1
+    if (enabled >> 2) & 1 and istate[c, I_INC_RUN] >= n3:
+        f |= (FLAG_RULE_2 << 1) | FLAG_TREND_UP
+    elif (enabled >> 2) & 1 and istate[c, I_DEC_RUN] >= n3:
+        f |= FLAG_RULE_2 << 1
+    if (enabled >> 3) & 1 and istate[c, I_ALT_RUN] >= rcfg[c, R_ALTERNATING] - 1:
+        f |= FLAG_RULE_2 << 2
+    # rules 5 and 6: k of the last m points beyond 2 (1) sigma, this one included
+    istate[c, I_HI2_BITS] = (istate[c, I_HI2_BITS] << 1 | (1 if z > 2.0 else 0)) & 0xFFFF
+    istate[c, I_LO2_BITS] = (istate[c, I_LO2_BITS] << 1 | (1 if z < -2.0 else 0)) & 0xFFFF
+    istate[c, I_HI1_BITS] = (istate[c, I_HI1_BITS] << 1 | (1 if z > 1.0 else 0)) & 0xFFFF
+    istate[c, I_LO1_BITS] = (istate[c, I_LO1_BITS] << 1 | (1 if z < -1.0 else 0)) & 0xFFFF
+    if (enabled >> 4) & 1:
+        k, m = rcfg[c, R_ZONE_A_K], rcfg[c, R_ZONE_A_M]
+        if (z > 2.0 and _count_bits(istate[c, I_HI2_BITS], m) >= k) or (
+            z < -2.0 and _count_bits(istate[c, I_LO2_BITS], m) >= k
+        ):
+            f |= FLAG_RULE_2 << 3
+    if (enabled >> 5) & 1:
+        k, m = rcfg[c, R_ZONE_B_K], rcfg[c, R_ZONE_B_M]
+        if (z > 1.0 and _count_bits(istate[c, I_HI1_BITS], m) >= k) or (
+            z < -1.0 and _count_bits(istate[c, I_LO1_BITS], m) >= k
+        ):
+            f |= FLAG_RULE_2 << 4
+    # rules 7 and 8: hugging the centre line / avoiding it
+    istate[c, I_IN1_RUN] = istate[c, I_IN1_RUN] + 1 if abs(z) < 1.0 else 0
+    istate[c, I_OUT1_RUN] = istate[c, I_OUT1_RUN] + 1 if abs(z) > 1.0 else 0
+    if (enabled >> 6) & 1 and istate[c, I_IN1_RUN] >= rcfg[c, R_WITHIN_C]:
+        f |= FLAG_RULE_2 << 5
+    if (enabled >> 7) & 1 and istate[c, I_OUT1_RUN] >= rcfg[c, R_OUTSIDE_C]:
+        f |= FLAG_RULE_2 << 6
+    return f
+
+
+@jit
+def _monitor(fstate, istate, mcfg, c, x, mon_out, out_row):
+    """EWMA (exact time-varying limits) and tabular CUSUM; return their flags."""
+    f = 0
+    center = fstate[c, F_CENTER]
+    sigma = fstate[c, F_SIGMA]
+    lam = mcfg[c, M_EWMA_LAMBDA]
+    if not np.isnan(lam):
+        z = lam * x + (1.0 - lam) * fstate[c, F_EWMA]
+        fstate[c, F_EWMA] = z
+        decay = fstate[c, F_EWMA_DECAY] * (1.0 - lam) * (1.0 - lam)
+        fstate[c, F_EWMA_DECAY] = decay
+        # compare squares: the square root is only needed to report a signal
+        width_sq = (mcfg[c, M_EWMA_L] * sigma) ** 2 * lam / (2.0 - lam) * (1.0 - decay)
+        dz = z - center
+        if dz * dz > width_sq:
+            f |= FLAG_EWMA_HIGH if dz > 0 else FLAG_EWMA_LOW
+            mon_out[out_row, 0] = z
+            mon_out[out_row, 1] = np.sqrt(width_sq)
+    k = mcfg[c, M_CUSUM_K]
+    if not np.isnan(k):
+        hi = max(0.0, x - (center + k * sigma) + fstate[c, F_CUSUM_HI])
+        lo = max(0.0, (center - k * sigma) - x + fstate[c, F_CUSUM_LO])
+        fstate[c, F_CUSUM_HI] = hi
+        fstate[c, F_CUSUM_LO] = lo
+        h = mcfg[c, M_CUSUM_H] * sigma
+        if hi > h:
+            f |= FLAG_CUSUM_HIGH
+            mon_out[out_row, 2] = hi
+        if lo > h:
+            f |= FLAG_CUSUM_LOW
+            mon_out[out_row, 3] = lo
+    return f
+
+
+@jit
+def _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i):
+    """Phase II: all enabled rules, EWMA and CUSUM on one point; return its flags."""
+    f = 0
+    center = fstate[c, F_CENTER]
+    sigma = fstate[c, F_SIGMA]
+    istate[c, I_PHASE2_N] += 1
+    if rcfg[c, R_ENABLED] & 1:
+        if x > fstate[c, F_UCL]:
+            f |= FLAG_ABOVE_UCL
+        elif x < fstate[c, F_LCL]:
+            f |= FLAG_BELOW_LCL
+        if n_seen > 0 and abs(x - fstate[c, F_LAST]) > fstate[c, F_MR_UCL]:
+            f |= FLAG_MR_ABOVE_UCL
+    z = (x - center) / sigma if sigma > 0 else 0.0
+    has_diff = istate[c, I_PHASE2_N] > 1
+    f |= _run_rules(istate, rcfg, c, z, x - fstate[c, F_LAST], has_diff)
+    f |= _monitor(fstate, istate, mcfg, c, x, mon_out, i)
+    return f
+
+
+@jit
+def update(
+    chars, values, evaluate, fstate, istate, rcfg, mcfg, baseline, ring, d2, d4,
+    flags, versions, mr_out, mon_out,
+):  # fmt: skip
     """Feed points in order; update state; write per-point flags and limit versions.
 
-    chars: int64[n] characteristic rows; values: float64[n]; evaluate: apply rule 1
-    (False when priming state from history). flags/versions: outputs, int64[n];
-    mr_out: output float64[n], the moving range at each point (NaN for a first point).
+    chars: int64[n] characteristic rows; values: float64[n]; evaluate: report flags
+    (False when priming state from history: state still advances). flags/versions:
+    outputs, int64[n]; mr_out: output float64[n], the moving range at each point (NaN
+    for a first point); mon_out: output float64[n, 4], the EWMA statistic and its
+    control-limit half-width, CUSUM C+ and C-, each written only where it signals.
     """
     for i in range(chars.shape[0]):
         c = chars[i]
@@ -168,24 +350,19 @@ def imr_update(
             fstate[c, F_REF] = x
         else:
             mr_out[i] = abs(x - fstate[c, F_LAST])
-        version = istate[c, I_LIMIT_VERSION]
-        if version == 0:
+        if istate[c, I_LIMIT_VERSION] == 0:
             b = istate[c, I_BASELINE_N]
             baseline[c, b] = x
             istate[c, I_BASELINE_N] = b + 1
             if b + 1 == baseline.shape[1]:
                 _freeze_baseline(fstate, istate, baseline, c, d2, d4)
+                _reset_runs(istate, fstate, c)
                 flags[i] = FLAG_LIMITS_SET
                 versions[i] = 1
-        elif evaluate:
-            f = 0
-            if x > fstate[c, F_UCL]:
-                f |= FLAG_ABOVE_UCL
-            elif x < fstate[c, F_LCL]:
-                f |= FLAG_BELOW_LCL
-            if n_seen > 0 and mr_out[i] > fstate[c, F_MR_UCL]:
-                f |= FLAG_MR_ABOVE_UCL
-            flags[i] = f
+        else:
+            f = _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i)
+            if evaluate:
+                flags[i] = f
         _push_window(fstate, istate, ring, c, x)
         fstate[c, F_LAST] = x
         istate[c, I_N_SEEN] = n_seen + 1

@@ -1,17 +1,65 @@
-"""Process capability and performance indices (the batch reference)."""
+"""Process capability and performance indices (the batch reference).
+
+Normal-theory indices always; a normality test alongside; and, when the data are clearly
+non-normal, the ISO 22514-2 percentile indices from a fitted distribution as well.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from spc.constants import D2_N2
+from spc.constants import D2_N2, N_MAX, c4, chart_constants
 
-CONFIDENCE = 0.95
+FloatArray = npt.NDArray[np.float64]
+
+CONFIDENCE: Final = 0.95
+"""Two-sided level of ``cp_ci`` and ``cpk_ci``."""
+
+NON_NORMAL_P: Final = 0.05
+"""Anderson-Darling p-value below which the data count as clearly non-normal."""
+
+AD_MIN_N: Final = 8
+"""Fewest values the normality test is run on (R's ``nortest::ad.test`` refuses fewer)."""
+
+SIGMA_WITHIN_METHODS: Final = ("mr", "rbar", "sbar")
+RBAR_MAX_SUBGROUP: Final = N_MAX
+"""Largest subgroup for ``sigma_within="rbar"`` (the AIAG d2 table stops at 25)."""
+
+PERCENTILES: Final = (0.00135, 0.5, 0.99865)
+"""X0.135, X50 and X99.865 of ISO 22514-2, as fractions."""
+
+
+@dataclass(frozen=True)
+class PercentileCapability:
+    """ISO 22514-2 percentile (quantile) indices from one fitted distribution.
+
+    ``method`` is ``"percentile:lognormal"``, ``"percentile:weibull"`` or
+    ``"percentile:gamma"``; ``params`` are scipy's ``(shape, loc, scale)`` with ``loc``
+    fixed at 0; ``ad_statistic`` is the Anderson-Darling A² of the fit (no small-sample
+    correction), the criterion the fit was chosen by. ``x_low``, ``x_median`` and
+    ``x_high`` are X0.135, X50 and X99.865. One distribution is fitted to all the data, so
+    these indices are of the overall (performance) kind. ``ppm_expected`` comes from the
+    fitted distribution's tails.
+    """
+
+    method: str
+    params: tuple[float, ...]
+    ad_statistic: float
+    x_low: float
+    x_median: float
+    x_high: float
+    cp: float | None
+    cpk: float | None
+    cpu: float | None
+    cpl: float | None
+    ppm_expected: float
 
 
 @dataclass(frozen=True)
@@ -21,7 +69,10 @@ class Capability:
     Indices are ``None`` where the specification does not define them (Cp, Pp and Cpm
     need both limits; Cpu/Ppu need USL; Cpl/Ppl need LSL; Cpm needs a target).
     ``cp_ci`` and ``cpk_ci`` are two-sided 95 % intervals ``(lower, upper)``.
-    ``normality_p`` is not computed yet (``None``); ``method`` is ``"normal"``.
+    ``normality_p`` is the Anderson-Darling p-value and ``ad_statistic`` the corrected
+    statistic A*² (both ``None`` below 8 values). ``method`` is ``"normal"``: every index
+    here is normal theory; ``percentile`` holds the ISO 22514-2 indices when
+    ``normality_p < 0.05`` and a distribution could be fitted, else ``None``.
     """
 
     n: int
@@ -42,30 +93,10 @@ class Capability:
     ppm_expected: float
     normality_p: float | None
     method: str
-
-
-def _one_sided(
-    mean: float, sigma: float, lsl: float | None, usl: float | None
-) -> tuple[float | None, float | None]:
-    upper = (usl - mean) / (3.0 * sigma) if usl is not None else None
-    lower = (mean - lsl) / (3.0 * sigma) if lsl is not None else None
-    return upper, lower
-
-
-def _worst(upper: float | None, lower: float | None) -> float | None:
-    present = [v for v in (upper, lower) if v is not None]
-    return min(present) if present else None
-
-
-def _validate(x: npt.NDArray[np.float64], lsl: float | None, usl: float | None) -> None:
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError("capability needs a 1-D sample of at least 2 values")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("data contains NaN or infinite values; drop them first")
-    if lsl is None and usl is None:
-        raise ValueError("give at least one specification limit (lsl or usl)")
-    if lsl is not None and usl is not None and not lsl < usl:
-        raise ValueError(f"lsl ({lsl}) must be below usl ({usl})")
+    ad_statistic: float | None = None
+    sigma_within_method: str = "mr"
+    subgroup_size: int = 1
+    percentile: PercentileCapability | None = None
 
 
 def capability(
@@ -76,63 +107,68 @@ def capability(
     subgroup_size: int = 1,
     sigma_within: str = "mr",
 ) -> Capability:
-    """Capability indices of individual measurements.
+    """Capability and performance indices of individuals or of equal-size subgroups.
 
-    Conventions (Montgomery, *Introduction to Statistical Quality Control*, ch. 8;
-    AIAG SPC manual 2nd ed., ch. IV):
+    Parameters
+    ----------
+    data : individuals (1-D, ``subgroup_size=1``); consecutive subgroups (1-D, length a
+        multiple of ``subgroup_size``); or 2-D, one subgroup per row.
+    lsl, usl : specification limits; at least one. ``target`` only feeds Cpm.
+    sigma_within : ``"mr"`` (individuals), ``"rbar"`` or ``"sbar"`` (subgroups).
 
-    - within sigma = MR-bar / d2 (moving ranges of span 2, exact d2 = 2/sqrt(pi));
-    - overall sigma = sample standard deviation with n - 1;
+    Conventions (Montgomery, *Introduction to Statistical Quality Control*, 6th ed.,
+    ch. 6 and 8; AIAG SPC manual 2nd ed., ch. IV):
+
+    - within sigma: ``"mr"`` MR-bar / d2(2), moving ranges of span 2 with exact
+      d2 = 2/sqrt(pi); ``"rbar"`` R-bar / d2(n); ``"sbar"`` s-bar / c4(n), with the exact
+      constants of :mod:`spc.constants` (not the rounded table entries);
+    - overall sigma: sample standard deviation of all values with n - 1;
     - Cp = (USL - LSL) / 6 sigma_w, Cpu = (USL - mean) / 3 sigma_w,
-      Cpl = (mean - LSL) / 3 sigma_w, Cpk = min of those defined; P-indices likewise
-      with the overall sigma;
-    - Cpm = (USL - LSL) / (6 sqrt(s^2 + (mean - T)^2)) with s the overall sigma;
-    - Cp interval from the chi-square distribution with n - 1 degrees of freedom,
-      Cpk interval by Bissell's normal approximation
-      Cpk +/- z sqrt(1/(9n) + Cpk^2 / (2(n-1))) (Montgomery eqs. 8.19 and 8.21);
-    - ppm_expected: normal tail areas beyond the limits with the within sigma, x 1e6.
-
-    Only ``subgroup_size=1`` with ``sigma_within="mr"`` is available in the skeleton.
+      Cpl = (mean - LSL) / 3 sigma_w, Cpk = min of those defined (one-sided
+      specifications give Cpk = Cpu or Cpl); P-indices likewise with the overall sigma;
+    - Cpm = (USL - LSL) / (6 sqrt(s^2 + (mean - T)^2)), s the overall sigma
+      (Chan, Cheng and Spiring 1988; Montgomery ch. 8);
+    - Cp interval from chi-square quantiles, Cpk interval by Bissell's approximation
+      Cpk +/- z sqrt(1/(9N) + Cpk^2 / (2 nu)) (Montgomery eqs. 8.19 and 8.21), N all values
+      and nu the degrees of freedom of the within sigma: N - 1 for individuals,
+      0.9 m (n - 1) for R-bar and f_n m (n - 1) for s-bar, m subgroups of n (Minitab,
+      *Methods and formulas: potential capability*);
+    - ppm_expected: normal tail areas beyond the limits with the within sigma, x 1e6;
+    - normality: Anderson-Darling A² against a normal with estimated mean and sd,
+      corrected A*² = A²(1 + 0.75/N + 2.25/N²), p-value by the D'Agostino and Stephens
+      (1986, table 4.9) formulas; not run below 8 values;
+    - when p < 0.05, ISO 22514-2 percentile indices Cp = (USL - LSL)/(X99.865 - X0.135),
+      Cpu = (USL - X50)/(X99.865 - X50), Cpl = (X50 - LSL)/(X50 - X0.135) from the best of
+      lognormal, Weibull and gamma fits (maximum likelihood, location 0, so only for
+      positive data), best = smallest Anderson-Darling A² of the fit.
     """
-    if subgroup_size != 1 or sigma_within != "mr":
-        raise ValueError("only individuals (subgroup_size=1, sigma_within='mr') are supported yet")
-    x = np.asarray(data, dtype=np.float64)
-    _validate(x, lsl, usl)
-    n = int(x.size)
+    _check_limits(lsl, usl, target)
+    groups = _as_subgroups(data, subgroup_size, sigma_within)
+    x = groups.ravel()
     mean = float(x.mean())
-    s_within = float(np.abs(np.diff(x)).mean()) / D2_N2
+    s_within = _sigma_within(groups, sigma_within)
     s_overall = float(x.std(ddof=1))
-    if s_within <= 0 or s_overall <= 0:
+    if not (s_within > 0.0 and s_overall > 0.0):
         raise ValueError("the data have no variation; capability is undefined")
-    cpu, cpl = _one_sided(mean, s_within, lsl, usl)
-    ppu, ppl = _one_sided(mean, s_overall, lsl, usl)
-    two_sided = lsl is not None and usl is not None
-    cp = (usl - lsl) / (6.0 * s_within) if two_sided else None  # type: ignore[operator]
-    pp = (usl - lsl) / (6.0 * s_overall) if two_sided else None  # type: ignore[operator]
-    cpm = None
-    if two_sided and target is not None:
-        cpm = (usl - lsl) / (6.0 * math.sqrt(s_overall**2 + (mean - target) ** 2))  # type: ignore[operator]
-    cpk = _worst(cpu, cpl)
+    cp, cpk, cpu, cpl = _indices(mean, s_within, lsl, usl)
+    pp, ppk, ppu, ppl = _indices(mean, s_overall, lsl, usl)
+    n, dof = int(x.size), _within_dof(sigma_within, *groups.shape)
+    ad, normality_p = _normality(x)
     return Capability(
-        n=n,
-        mean=mean,
-        sigma_within=s_within,
-        sigma_overall=s_overall,
-        cp=cp,
-        cpk=cpk,
-        cpu=cpu,
-        cpl=cpl,
-        pp=pp,
-        ppk=_worst(ppu, ppl),
-        ppu=ppu,
-        ppl=ppl,
-        cpm=cpm,
-        cp_ci=_cp_interval(cp, n) if cp is not None else None,
-        cpk_ci=_cpk_interval(cpk, n) if cpk is not None else None,
+        n=n, mean=mean, sigma_within=s_within, sigma_overall=s_overall,
+        cp=cp, cpk=cpk, cpu=cpu, cpl=cpl, pp=pp, ppk=ppk, ppu=ppu, ppl=ppl,
+        cpm=_cpm(mean, s_overall, lsl, usl, target),
+        cp_ci=_cp_interval(cp, n, dof) if cp is not None else None,
+        cpk_ci=_cpk_interval(cpk, n, dof) if cpk is not None else None,
         ppm_expected=expected_ppm(mean, s_within, lsl, usl),
-        normality_p=None,
-        method="normal",
-    )
+        normality_p=normality_p, method="normal", ad_statistic=ad,
+        sigma_within_method=sigma_within, subgroup_size=int(groups.shape[1]),
+        percentile=(
+            percentile_capability(x, lsl, usl)
+            if normality_p is not None and normality_p < NON_NORMAL_P
+            else None
+        ),
+    )  # fmt: skip
 
 
 def expected_ppm(mean: float, sigma: float, lsl: float | None, usl: float | None) -> float:
@@ -145,15 +181,252 @@ def expected_ppm(mean: float, sigma: float, lsl: float | None, usl: float | None
     return tail * 1e6
 
 
-def _cp_interval(cp: float, n: int) -> tuple[float, float]:
+def anderson_darling_normal(data: npt.ArrayLike) -> tuple[float, float]:
+    """Anderson-Darling normality test with estimated mean and sd: ``(A*², p)``.
+
+    A² = -N - (1/N) sum (2i - 1)[ln F(z_i) + ln(1 - F(z_{N+1-i}))] over the sorted
+    standardised values; A*² = A²(1 + 0.75/N + 2.25/N²); p from D'Agostino and Stephens
+    (1986), *Goodness-of-Fit Techniques*, table 4.9 (as R's ``nortest::ad.test``):
+
+    - A*² < 0.2: p = 1 - exp(-13.436 + 101.14 A*² - 223.73 A*⁴)
+    - A*² < 0.34: p = 1 - exp(-8.318 + 42.796 A*² - 59.938 A*⁴)
+    - A*² < 0.6: p = exp(0.9177 - 4.279 A*² - 1.38 A*⁴)
+    - A*² < 10: p = exp(1.2937 - 5.709 A*² + 0.0186 A*⁴)
+    - beyond: p = 0.0 (below 4e-24; the last formula turns upward past A*² = 153).
+    """
+    x = np.asarray(data, dtype=np.float64).ravel()
+    if x.size < AD_MIN_N or not np.all(np.isfinite(x)):
+        raise ValueError(f"the normality test needs at least {AD_MIN_N} finite values")
+    sd = float(x.std(ddof=1))
+    if not sd > 0.0:
+        raise ValueError("the data have no variation; normality cannot be tested")
+    a2 = _ad_statistic(np.sort((x - x.mean()) / sd), stats.norm)
+    n = x.size
+    a_star = a2 * (1.0 + 0.75 / n + 2.25 / n**2)
+    return a_star, _ad_p_value(a_star)
+
+
+def percentile_capability(
+    data: npt.ArrayLike, lsl: float | None, usl: float | None
+) -> PercentileCapability | None:
+    """ISO 22514-2 percentile indices from the best-fitting lognormal, Weibull or gamma.
+
+    Each family is fitted by maximum likelihood with location fixed at 0 (scipy
+    ``fit(..., floc=0)``); the fit with the smallest Anderson-Darling A² wins (ties go to
+    the earlier of lognormal, Weibull, gamma). ``None`` when any value is <= 0 or no fit
+    succeeds. See :class:`PercentileCapability`.
+    """
+    x = np.asarray(data, dtype=np.float64).ravel()
+    best = _best_fit(x)
+    if best is None:
+        return None
+    name, params, ad = best
+    frozen = _FAMILIES[name](*params)
+    x_low, x_median, x_high = (float(v) for v in frozen.ppf(PERCENTILES))
+    cpu = (usl - x_median) / (x_high - x_median) if usl is not None else None
+    cpl = (x_median - lsl) / (x_median - x_low) if lsl is not None else None
+    cp = (usl - lsl) / (x_high - x_low) if usl is not None and lsl is not None else None
+    tail = (float(frozen.sf(usl)) if usl is not None else 0.0) + (
+        float(frozen.cdf(lsl)) if lsl is not None else 0.0
+    )
+    return PercentileCapability(
+        method=f"percentile:{name}", params=params, ad_statistic=ad,
+        x_low=x_low, x_median=x_median, x_high=x_high,
+        cp=cp, cpk=_worst(cpu, cpl), cpu=cpu, cpl=cpl, ppm_expected=tail * 1e6,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------ input checks
+
+
+def _check_limits(lsl: float | None, usl: float | None, target: float | None) -> None:
+    for name, value in (("lsl", lsl), ("usl", usl), ("target", target)):
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number or None, not {value}")
+    if lsl is None and usl is None:
+        raise ValueError("give at least one specification limit (lsl or usl)")
+    if lsl is not None and usl is not None and not lsl < usl:
+        raise ValueError(f"lsl ({lsl}) must be below usl ({usl})")
+
+
+def _as_subgroups(data: npt.ArrayLike, subgroup_size: int, method: str) -> FloatArray:
+    """The data as a 2-D array, one subgroup per row (one column for individuals)."""
+    if method not in SIGMA_WITHIN_METHODS:
+        raise ValueError(f"sigma_within must be 'mr', 'rbar' or 'sbar', not {method!r}")
+    if isinstance(subgroup_size, bool) or not isinstance(subgroup_size, int | np.integer):
+        raise TypeError(f"subgroup_size must be an int, not {type(subgroup_size).__name__}")
+    if subgroup_size < 1:
+        raise ValueError(f"subgroup_size must be at least 1, not {subgroup_size}")
+    try:
+        x = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            "data must be numbers: 1-D, or 2-D with equal-size subgroups as rows"
+        ) from exc
+    groups = _reshape(x, int(subgroup_size))
+    if groups.size < 2:
+        raise ValueError("capability needs at least 2 values")
+    if not np.all(np.isfinite(groups)):
+        raise ValueError("data contains NaN or infinite values; drop them first")
+    _check_method_fits(method, groups.shape[1])
+    return groups
+
+
+def _reshape(x: FloatArray, subgroup_size: int) -> FloatArray:
+    if x.ndim == 2:
+        if subgroup_size not in (1, x.shape[1]):
+            raise ValueError(
+                f"2-D data hold subgroups of {x.shape[1]} (one per row) but subgroup_size "
+                f"is {subgroup_size}; leave subgroup_size at 1 or pass {x.shape[1]}"
+            )
+        return x
+    if x.ndim != 1:
+        raise ValueError("data must be 1-D, or 2-D with one subgroup per row")
+    if x.size % subgroup_size:
+        raise ValueError(
+            f"{x.size} values do not split into subgroups of {subgroup_size}; "
+            f"pass whole subgroups (a multiple of {subgroup_size} values)"
+        )
+    return x.reshape(-1, subgroup_size)
+
+
+def _check_method_fits(method: str, size: int) -> None:
+    if size == 1 and method != "mr":
+        raise ValueError(
+            f"sigma_within={method!r} needs subgroups: pass subgroup_size >= 2 or 2-D data "
+            "(one subgroup per row); individuals use sigma_within='mr'"
+        )
+    if size > 1 and method == "mr":
+        raise ValueError(
+            f"sigma_within='mr' is for individuals (subgroup_size=1); subgroups of {size} "
+            "use sigma_within='rbar' or 'sbar'"
+        )
+    if method == "rbar" and size > RBAR_MAX_SUBGROUP:
+        raise ValueError(
+            f"sigma_within='rbar' takes subgroups of 2..{RBAR_MAX_SUBGROUP}, not {size}; "
+            "use sigma_within='sbar' for larger subgroups"
+        )
+
+
+# ------------------------------------------------------------------ sigma and indices
+
+
+def _sigma_within(groups: FloatArray, method: str) -> float:
+    size = groups.shape[1]
+    if method == "mr":
+        return float(np.abs(np.diff(groups[:, 0])).mean()) / D2_N2
+    if method == "rbar":
+        return float(np.ptp(groups, axis=1).mean()) / chart_constants(size).d2
+    return float(groups.std(axis=1, ddof=1).mean()) / c4(size)
+
+
+def _sbar_efficiency(n: int) -> float:
+    """Minitab's f_n for the degrees of freedom of s-bar / c4: f_n m (n - 1)."""
+    for upper, f in ((2, 0.88), (3, 0.92), (4, 0.94), (5, 0.95), (7, 0.96), (9, 0.97)):
+        if n <= upper:
+            return f
+    return 0.98 if n <= 17 else 0.99 if n <= 64 else 1.0
+
+
+def _within_dof(method: str, subgroups: int, size: int) -> float:
+    if method == "mr":
+        return float(subgroups - 1)
+    factor = 0.9 if method == "rbar" else _sbar_efficiency(size)
+    return factor * subgroups * (size - 1)
+
+
+def _indices(
+    centre: float, sigma: float, lsl: float | None, usl: float | None
+) -> tuple[float | None, float | None, float | None, float | None]:
+    """(spread index, worst one-sided, upper, lower) for one sigma."""
+    upper = (usl - centre) / (3.0 * sigma) if usl is not None else None
+    lower = (centre - lsl) / (3.0 * sigma) if lsl is not None else None
+    spread = (usl - lsl) / (6.0 * sigma) if usl is not None and lsl is not None else None
+    return spread, _worst(upper, lower), upper, lower
+
+
+def _worst(upper: float | None, lower: float | None) -> float | None:
+    present = [v for v in (upper, lower) if v is not None]
+    return min(present) if present else None
+
+
+def _cpm(
+    mean: float, s: float, lsl: float | None, usl: float | None, target: float | None
+) -> float | None:
+    if lsl is None or usl is None or target is None:
+        return None
+    return (usl - lsl) / (6.0 * math.sqrt(s**2 + (mean - target) ** 2))
+
+
+def _cp_interval(cp: float, n: int, dof: float | None = None) -> tuple[float, float]:
+    """Chi-square interval for Cp; ``dof`` defaults to n - 1 (one sample sd)."""
+    nu = float(n - 1) if dof is None else dof
     alpha = 1.0 - CONFIDENCE
-    dof = n - 1
-    lower = cp * math.sqrt(float(stats.chi2.ppf(alpha / 2, dof)) / dof)
-    upper = cp * math.sqrt(float(stats.chi2.ppf(1 - alpha / 2, dof)) / dof)
+    lower = cp * math.sqrt(float(stats.chi2.ppf(alpha / 2, nu)) / nu)
+    upper = cp * math.sqrt(float(stats.chi2.ppf(1 - alpha / 2, nu)) / nu)
     return lower, upper
 
 
-def _cpk_interval(cpk: float, n: int) -> tuple[float, float]:
+def _cpk_interval(cpk: float, n: int, dof: float | None = None) -> tuple[float, float]:
+    """Bissell's interval Cpk +/- z sqrt(1/(9n) + Cpk^2 / (2 dof)); dof defaults to n - 1."""
+    nu = float(n - 1) if dof is None else dof
     z = float(stats.norm.ppf(1 - (1.0 - CONFIDENCE) / 2))
-    half = z * math.sqrt(1.0 / (9.0 * n) + cpk**2 / (2.0 * (n - 1)))
+    half = z * math.sqrt(1.0 / (9.0 * n) + cpk**2 / (2.0 * nu))
     return cpk - half, cpk + half
+
+
+# ------------------------------------------------------------------ distribution checks
+
+
+_FAMILIES: Final[dict[str, Any]] = {
+    "lognormal": stats.lognorm,
+    "weibull": stats.weibull_min,
+    "gamma": stats.gamma,
+}
+
+
+def _normality(x: FloatArray) -> tuple[float | None, float | None]:
+    if x.size < AD_MIN_N:
+        return None, None
+    return anderson_darling_normal(x)
+
+
+def _ad_statistic(sorted_x: FloatArray, dist: Any) -> float:
+    """A² of sorted values against a (frozen) distribution, on log scale for the tails."""
+    n = sorted_x.size
+    weights = 2.0 * np.arange(1, n + 1) - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = dist.logcdf(sorted_x) + dist.logsf(sorted_x[::-1])
+    return float(-n - np.mean(weights * logs))
+
+
+def _ad_p_value(a: float) -> float:
+    if a < 0.2:
+        p = 1.0 - math.exp(-13.436 + 101.14 * a - 223.73 * a**2)
+    elif a < 0.34:
+        p = 1.0 - math.exp(-8.318 + 42.796 * a - 59.938 * a**2)
+    elif a < 0.6:
+        p = math.exp(0.9177 - 4.279 * a - 1.38 * a**2)
+    elif a < 10.0:
+        p = math.exp(1.2937 - 5.709 * a + 0.0186 * a**2)
+    else:
+        p = 0.0
+    return min(max(p, 0.0), 1.0)
+
+
+def _best_fit(x: FloatArray) -> tuple[str, tuple[float, ...], float] | None:
+    if x.size < 2 or np.any(x <= 0.0):
+        return None
+    sorted_x = np.sort(x)
+    best: tuple[str, tuple[float, ...], float] | None = None
+    for name, family in _FAMILIES.items():
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                params = tuple(float(v) for v in family.fit(sorted_x, floc=0.0))
+        except (ValueError, RuntimeError, FloatingPointError, OverflowError):
+            continue
+        ad = _ad_statistic(sorted_x, family(*params))
+        if math.isfinite(ad) and (best is None or ad < best[2]):
+            best = (name, params, ad)
+    return best

@@ -1,92 +1,58 @@
 """The incremental SPC engine: state for many characteristics, updated per batch.
 
-Each characteristic owns one row of numpy state (limits, rolling sums, ring buffer);
-``spc._kernels.imr_update`` walks a batch in order and updates it in O(1) per point.
-The engine is held to the batch references (``control_limits``, ``capability``,
-``check_rules``) by the tests.
+Each characteristic owns one row of numpy state (limits, run-rule run lengths, EWMA and
+CUSUM statistics, rolling sums, ring buffer); ``spc._kernels.update`` walks a batch in
+order and updates it in O(1) per point. The engine is held to the batch references
+(``control_limits``, ``check_rules``, ``capability``, ``ewma``, ``cusum``) by the tests.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from spc import _kernels as k
 from spc.constants import D2_N2, D4_N2
+from spc.engine_types import (
+    CusumConfig,
+    EwmaConfig,
+    LimitSet,
+    RollingCapability,
+    RuleSignal,
+)
+from spc.rules import DEFAULT, RuleSet
+from spc.signals import BatchResult, decode
 
 DEFAULT_BASELINE_SIZE = 25
 DEFAULT_WINDOW = 100
+MAX_ZONE_WINDOW = 16  # the kernel keeps 16 bits of zone history
+_STATE = ("_fstate", "_istate", "_rcfg", "_mcfg", "_baseline", "_ring")
+__all__ = ["BatchResult", "Engine", "LimitSet", "RollingCapability", "RuleSignal"]
 
 
-@dataclass(frozen=True)
-class LimitSet:
-    """A frozen, versioned set of I-MR limits (Phase II limits), in the data's unit."""
-
-    version: int
-    center: float
-    ucl: float
-    lcl: float
-    sigma: float
-    mr_center: float
-    mr_ucl: float
-    baseline_n: int
-
-
-@dataclass(frozen=True)
-class RollingCapability:
-    """Capability over the last ``n`` points (at most the engine's window).
-
-    sigma_within = MR-bar / d2 over the window's consecutive pairs; sigma_overall is the
-    sample standard deviation (n - 1); Cpk/Ppk use whichever limits are defined.
-    """
-
-    n: int
-    mean: float
-    sigma_within: float
-    sigma_overall: float
-    cp: float | None
-    cpk: float | None
-    pp: float | None
-    ppk: float | None
-
-
-@dataclass(frozen=True)
-class RuleSignal:
-    """A rule violation found by the engine.
-
-    ``position`` indexes the batch given to ``process``; ``chart`` is ``"i"`` for the
-    individuals chart or ``"mr"`` for the moving-range chart; ``value`` is the plotted
-    statistic (the individual value, or the moving range) and ``limit`` the control limit
-    it crossed; ``limit_version`` is the limit set the point was judged against.
-    """
-
-    position: int
-    characteristic: int
-    rule: str
-    chart: str
-    side: str
-    value: float
-    limit: float
-    limit_version: int
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    signals: list[RuleSignal]
-    new_limits: dict[int, LimitSet]
-
-
-def _indices(cpu: float | None, cpl: float | None) -> float | None:
-    present = [v for v in (cpu, cpl) if v is not None]
-    return min(present) if present else None
+def _rule_row(rules: RuleSet) -> list[int]:
+    if max(rules.zone_a[1], rules.zone_b[1]) > MAX_ZONE_WINDOW:
+        raise ValueError(f"zone windows longer than {MAX_ZONE_WINDOW} points are not supported")
+    row = [0] * k.N_RULE_CFG
+    row[k.R_ENABLED] = sum(1 << (int(r) - 1) for r in rules.enabled)
+    row[k.R_SAME_SIDE], row[k.R_TREND] = rules.same_side, rules.trend
+    row[k.R_ALTERNATING] = rules.alternating
+    row[k.R_ZONE_A_K], row[k.R_ZONE_A_M] = rules.zone_a
+    row[k.R_ZONE_B_K], row[k.R_ZONE_B_M] = rules.zone_b
+    row[k.R_WITHIN_C], row[k.R_OUTSIDE_C] = rules.within_c, rules.outside_c
+    return row
 
 
 class Engine:
-    """Rolling I-MR state for many characteristics (thread-safe; one lock)."""
+    """Rolling I-MR state, run rules, EWMA and CUSUM for many characteristics.
+
+    Thread-safe (one lock): the service processes batches on a worker thread while the
+    API reads limits and capability.
+    """
 
     def __init__(
         self,
@@ -104,47 +70,65 @@ class Engine:
         self._lock = threading.Lock()
         self._fstate: npt.NDArray[np.float64]
         self._istate: npt.NDArray[np.int64]
+        self._rcfg: npt.NDArray[np.int64]
+        self._mcfg: npt.NDArray[np.float64]
         self._baseline: npt.NDArray[np.float64]
         self._ring: npt.NDArray[np.float64]
         self._allocate(max(capacity, 1))
 
     def _allocate(self, capacity: int) -> None:
-        fstate = np.full((capacity, k.N_FLOAT), np.nan)
-        istate = np.zeros((capacity, k.N_INT), dtype=np.int64)
-        baseline = np.zeros((capacity, self.baseline_size))
-        ring = np.zeros((capacity, self.window))
-        if self._count:
-            fstate[: self._count] = self._fstate[: self._count]
-            istate[: self._count] = self._istate[: self._count]
-            baseline[: self._count] = self._baseline[: self._count]
-            ring[: self._count] = self._ring[: self._count]
-        self._fstate, self._istate, self._baseline, self._ring = fstate, istate, baseline, ring
+        new = {
+            "_fstate": np.full((capacity, k.N_FLOAT), np.nan),
+            "_istate": np.zeros((capacity, k.N_INT), dtype=np.int64),
+            "_rcfg": np.zeros((capacity, k.N_RULE_CFG), dtype=np.int64),
+            "_mcfg": np.full((capacity, k.N_MON_CFG), np.nan),
+            "_baseline": np.zeros((capacity, self.baseline_size)),
+            "_ring": np.zeros((capacity, self.window)),
+        }
+        for name, array in new.items():
+            if self._count:
+                array[: self._count] = getattr(self, name)[: self._count]
+            setattr(self, name, array)
 
     def __len__(self) -> int:
         return self._count
 
-    def add_characteristic(self, lsl: float | None = None, usl: float | None = None) -> int:
-        """Register a characteristic; returns its row index."""
+    def add_characteristic(
+        self,
+        lsl: float | None = None,
+        usl: float | None = None,
+        rules: RuleSet = DEFAULT,
+        ewma: EwmaConfig | None = EwmaConfig(),  # noqa: B008 - frozen, shared safely
+        cusum: CusumConfig | None = CusumConfig(),  # noqa: B008
+    ) -> int:
+        """Register a characteristic; returns its row index.
+
+        ``rules`` applies to the individuals chart (rule 1 also to the MR chart);
+        ``ewma``/``cusum`` None switches those charts off.
+        """
+        rule_row = _rule_row(rules)
         with self._lock:
             if self._count == self._fstate.shape[0]:
                 self._allocate(2 * self._count)
             row = self._count
             self._count += 1
-            self._set_spec(row, lsl, usl)
+            self._fstate[row, k.F_LSL] = np.nan if lsl is None else lsl
+            self._fstate[row, k.F_USL] = np.nan if usl is None else usl
             for col in (k.F_SUM, k.F_SUMSQ, k.F_SUM_MR):
                 self._fstate[row, col] = 0.0
+            self._rcfg[row] = rule_row
+            if ewma is not None:
+                self._mcfg[row, k.M_EWMA_LAMBDA], self._mcfg[row, k.M_EWMA_L] = ewma.lam, ewma.L
+            if cusum is not None:
+                self._mcfg[row, k.M_CUSUM_K], self._mcfg[row, k.M_CUSUM_H] = cusum.k, cusum.h
             return row
-
-    def _set_spec(self, row: int, lsl: float | None, usl: float | None) -> None:
-        self._fstate[row, k.F_LSL] = np.nan if lsl is None else lsl
-        self._fstate[row, k.F_USL] = np.nan if usl is None else usl
 
     def _check_row(self, row: int) -> None:
         if not 0 <= row < self._count:
             raise IndexError(f"characteristic row {row} is not registered (have {self._count})")
 
     def restore_limits(self, row: int, limits: LimitSet) -> None:
-        """Install a frozen limit set (e.g. the active version loaded from the store)."""
+        """Install a frozen limit set; run rules, EWMA and CUSUM start afresh against it."""
         self._check_row(row)
         if limits.version < 1:
             raise ValueError(f"limit versions start at 1, got {limits.version}")
@@ -155,6 +139,7 @@ class Engine:
             f[k.F_MR_UCL] = limits.mr_ucl
             self._istate[row, k.I_LIMIT_VERSION] = limits.version
             self._istate[row, k.I_BASELINE_N] = self.baseline_size
+            k._reset_runs(self._istate, self._fstate, row)
 
     def process(
         self, rows: npt.ArrayLike, values: npt.ArrayLike, evaluate: bool = True
@@ -165,7 +150,8 @@ class Engine:
         ----------
         rows : characteristic row of each point (int).
         values : the measured values (float; NaN and +/-inf are skipped, not charted).
-        evaluate : apply the rules; ``False`` primes state from history silently.
+        evaluate : report signals; ``False`` primes state from history silently (run
+            lengths, EWMA and CUSUM still advance).
         """
         chars = np.ascontiguousarray(rows, dtype=np.int64)
         vals = np.ascontiguousarray(values, dtype=np.float64)
@@ -173,55 +159,27 @@ class Engine:
             raise ValueError("rows and values must be 1-D arrays of the same length")
         if chars.size and (chars.min() < 0 or chars.max() >= self._count):
             raise IndexError("a row in the batch is not a registered characteristic")
-        flags = np.zeros(chars.size, dtype=np.int64)
-        versions = np.zeros(chars.size, dtype=np.int64)
-        mr = np.empty(chars.size)
+        # Grouping the batch by characteristic (stable: each one's time order is kept)
+        # makes consecutive points share cache lines of state; results are mapped back.
+        order = None
+        if chars.size > 1 and bool(np.any(chars[1:] < chars[:-1])):
+            order = np.argsort(chars, kind="stable")
+            chars, vals = chars[order], vals[order]
+        n = chars.size
+        flags, versions = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        mr, mon = np.empty(n), np.empty((n, 4))
         with self._lock:
-            k.imr_update(
-                chars,
-                vals,
-                evaluate,
-                self._fstate,
-                self._istate,
-                self._baseline,
-                self._ring,
-                D2_N2,
-                D4_N2,
-                flags,
-                versions,
-                mr,
-            )
+            k.update(
+                chars, vals, evaluate, self._fstate, self._istate, self._rcfg, self._mcfg,
+                self._baseline, self._ring, D2_N2, D4_N2, flags, versions, mr, mon,
+            )  # fmt: skip
             new_limits: dict[int, LimitSet] = {}
             for i in np.flatnonzero(flags & k.FLAG_LIMITS_SET):
                 frozen = self._limits_locked(int(chars[i]))
                 assert frozen is not None  # the flag says the baseline just froze
                 new_limits[int(chars[i])] = frozen
-            signals = self._signals(chars, vals, mr, flags, versions)
-        return BatchResult(signals, new_limits)
-
-    def _signals(
-        self,
-        chars: npt.NDArray[np.int64],
-        vals: npt.NDArray[np.float64],
-        mr: npt.NDArray[np.float64],
-        flags: npt.NDArray[np.int64],
-        versions: npt.NDArray[np.int64],
-    ) -> list[RuleSignal]:
-        out: list[RuleSignal] = []
-        rule_bits = k.FLAG_ABOVE_UCL | k.FLAG_BELOW_LCL | k.FLAG_MR_ABOVE_UCL
-        mr_list = mr.tolist()
-        for i in np.flatnonzero(flags & rule_bits):
-            f, row, version = int(flags[i]), int(chars[i]), int(versions[i])
-            lim = self._fstate[row].tolist()  # plain floats for the public dataclass
-            x = float(vals[i])
-            if f & k.FLAG_ABOVE_UCL:
-                out.append(RuleSignal(int(i), row, "1", "i", "high", x, lim[k.F_UCL], version))
-            if f & k.FLAG_BELOW_LCL:
-                out.append(RuleSignal(int(i), row, "1", "i", "low", x, lim[k.F_LCL], version))
-            if f & k.FLAG_MR_ABOVE_UCL:
-                mr_ucl = lim[k.F_MR_UCL]
-                out.append(RuleSignal(int(i), row, "1", "mr", "high", mr_list[i], mr_ucl, version))
-        return out
+            table = decode(chars, vals, mr, mon, flags, versions, self._fstate, self._mcfg)
+        return BatchResult(table if order is None else table.reindexed(order), new_limits)
 
     def limits(self, row: int) -> LimitSet | None:
         """The frozen limits in force, or ``None`` while the baseline is incomplete."""
@@ -233,17 +191,12 @@ class Engine:
         version = int(self._istate[row, k.I_LIMIT_VERSION])
         if version == 0:
             return None
-        f = self._fstate[row]
+        f = self._fstate[row].tolist()
         return LimitSet(
-            version=version,
-            center=float(f[k.F_CENTER]),
-            ucl=float(f[k.F_UCL]),
-            lcl=float(f[k.F_LCL]),
-            sigma=float(f[k.F_SIGMA]),
-            mr_center=float(f[k.F_MR_CENTER]),
-            mr_ucl=float(f[k.F_MR_UCL]),
+            version=version, center=f[k.F_CENTER], ucl=f[k.F_UCL], lcl=f[k.F_LCL],
+            sigma=f[k.F_SIGMA], mr_center=f[k.F_MR_CENTER], mr_ucl=f[k.F_MR_UCL],
             baseline_n=int(self._istate[row, k.I_BASELINE_N]),
-        )
+        )  # fmt: skip
 
     def baseline_progress(self, row: int) -> tuple[int, int]:
         """(points collected, points needed) for the Phase I baseline."""
@@ -254,32 +207,50 @@ class Engine:
         """Capability over the rolling window, or ``None`` with fewer than 2 points."""
         self._check_row(row)
         with self._lock:
-            f = self._fstate[row].copy()
+            f = self._fstate[row].tolist()
             n = int(self._istate[row, k.I_RING_COUNT])
         if n < 2:
             return None
-        mean = float(f[k.F_REF] + f[k.F_SUM] / n)
+        mean = f[k.F_REF] + f[k.F_SUM] / n
         var = max(f[k.F_SUMSQ] - f[k.F_SUM] ** 2 / n, 0.0) / (n - 1)
-        s_overall = math.sqrt(float(var))
-        s_within = float(f[k.F_SUM_MR] / (n - 1) / D2_N2)
-        lsl = None if math.isnan(f[k.F_LSL]) else float(f[k.F_LSL])
-        usl = None if math.isnan(f[k.F_USL]) else float(f[k.F_USL])
+        s_overall = math.sqrt(var)
+        s_within = f[k.F_SUM_MR] / (n - 1) / D2_N2
+        lsl = None if math.isnan(f[k.F_LSL]) else f[k.F_LSL]
+        usl = None if math.isnan(f[k.F_USL]) else f[k.F_USL]
         return RollingCapability(
-            n=n,
-            mean=mean,
-            sigma_within=s_within,
-            sigma_overall=s_overall,
-            cp=_spread_index(lsl, usl, s_within),
-            cpk=_location_index(mean, lsl, usl, s_within),
-            pp=_spread_index(lsl, usl, s_overall),
-            ppk=_location_index(mean, lsl, usl, s_overall),
-        )
+            n=n, mean=mean, sigma_within=s_within, sigma_overall=s_overall,
+            cp=_spread_index(lsl, usl, s_within), cpk=_location_index(mean, lsl, usl, s_within),
+            pp=_spread_index(lsl, usl, s_overall), ppk=_location_index(mean, lsl, usl, s_overall),
+        )  # fmt: skip
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain arrays and numbers (e.g. for ``numpy.savez``)."""
+        with self._lock:
+            state: dict[str, Any] = {
+                name.lstrip("_"): getattr(self, name)[: self._count].copy() for name in _STATE
+            }
+        state.update(baseline_size=self.baseline_size, window=self.window, count=self._count)
+        return state
+
+    @classmethod
+    def restore(cls, snapshot: dict[str, Any]) -> Engine:
+        """An engine that continues exactly where ``snapshot()`` left off."""
+        count = int(snapshot["count"])
+        engine = cls(int(snapshot["baseline_size"]), int(snapshot["window"]), max(count, 1))
+        for name in _STATE:
+            array = np.asarray(snapshot[name.lstrip("_")])
+            target = getattr(engine, name)
+            if array.shape[1:] != target.shape[1:] or array.shape[0] != count:
+                raise ValueError(f"snapshot field {name.lstrip('_')} has shape {array.shape}")
+            target[:count] = array
+        engine._count = count
+        return engine
 
     def warm_up(self) -> None:
         """Compile the kernels now (or load them from numba's cache), not on live data."""
         scratch = Engine(baseline_size=2, window=2, capacity=1)
         row = scratch.add_characteristic(0.0, 1.0)
-        scratch.process([row, row, row], [0.1, 0.2, 0.3])
+        scratch.process([row] * 4, [0.1, 0.2, 0.3, 0.9])
 
 
 def _spread_index(lsl: float | None, usl: float | None, sigma: float) -> float | None:
@@ -293,6 +264,7 @@ def _location_index(
 ) -> float | None:
     if sigma <= 0:
         return None
-    cpu = (usl - mean) / (3.0 * sigma) if usl is not None else None
-    cpl = (mean - lsl) / (3.0 * sigma) if lsl is not None else None
-    return _indices(cpu, cpl)
+    sides = [(usl - mean) / (3.0 * sigma) if usl is not None else None,
+             (mean - lsl) / (3.0 * sigma) if lsl is not None else None]  # fmt: skip
+    present = [v for v in sides if v is not None]
+    return min(present) if present else None

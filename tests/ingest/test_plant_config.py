@@ -123,9 +123,19 @@ BAD_DOCUMENTS = [
         id="unsupported chart",
     ),
     pytest.param(
-        _with(lambda d: _char(d).update(rules=["1", "2"])),
-        f"{CHAR}: rules ['2'] not available yet",
-        id="unsupported rule",
+        _with(lambda d: _char(d).update(rules=["1", "9"])),
+        f"{CHAR}: rules: unknown rule ids ['9']",
+        id="unknown rule id",
+    ),
+    pytest.param(
+        _with(lambda d: _char(d).update(rules="westen_electric")),
+        f"{CHAR}: rules: unknown preset 'westen_electric'",
+        id="unknown rule preset",
+    ),
+    pytest.param(
+        _with(lambda d: _char(d).update(ewma={"lam": 1.5})),
+        f"{CHAR} > ewma > lam: Input should be less than or equal to 1",
+        id="EWMA weight above 1",
     ),
     pytest.param(
         _with(lambda d: _char(d).update(subgroup_size=5)),

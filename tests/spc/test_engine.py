@@ -18,12 +18,25 @@ from spc import (
     Engine,
     LimitSet,
     RollingCapability,
+    RuleSet,
     RuleSignal,
     capability,
     check_rules,
     control_limits,
 )
 from tests.spc import naive
+
+
+class RuleOneEngine(Engine):
+    """The engine with rule 1 only and no EWMA/CUSUM: these tests hold its I-MR core to
+    the references; tests/spc/test_engine_rules.py covers the other rules and charts."""
+
+    def add_characteristic(self, *args: Any, **kwargs: Any) -> int:
+        kwargs.setdefault("rules", RuleSet(enabled=frozenset({"1"})))
+        kwargs.setdefault("ewma", None)
+        kwargs.setdefault("cusum", None)
+        return super().add_characteristic(*args, **kwargs)
+
 
 MORTGAGE_COSTS = [
     310, 288, 297, 298, 307, 303, 294, 297, 308, 306,
@@ -107,7 +120,7 @@ def _assert_rolling_equals_batch_reference(
 
 
 def test_limits_after_a_25_point_baseline_equal_control_limits_on_those_points() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic(lsl=70.0, usl=78.0)
     values = np.random.default_rng(25).normal(74.0, 0.8, size=40)
     assert engine.limits(row) is None
@@ -127,7 +140,7 @@ def test_limits_after_a_25_point_baseline_equal_control_limits_on_those_points()
 
 def test_limits_on_montgomery_example_6_5_equal_the_naive_reference() -> None:
     """Montgomery, ISQC 6th ed., Example 6.5 (20 mortgage-loan costs) as the baseline."""
-    engine = Engine(baseline_size=20)
+    engine = RuleOneEngine(baseline_size=20)
     row = engine.add_characteristic()
     _feed(engine, row, MORTGAGE_COSTS)
     limits = engine.limits(row)
@@ -138,7 +151,7 @@ def test_limits_on_montgomery_example_6_5_equal_the_naive_reference() -> None:
 
 
 def test_no_signals_are_raised_while_the_baseline_is_collected() -> None:
-    engine = Engine(baseline_size=5)
+    engine = RuleOneEngine(baseline_size=5)
     row = engine.add_characteristic()
     assert _feed(engine, row, [0.0, 100.0, -100.0, 1e6]) == []
     assert engine.limits(row) is None
@@ -174,7 +187,7 @@ def _restored(center: float = 10.0, sigma: float = 0.5, mr_ucl: float = 100.0) -
 def test_engine_flags_only_points_strictly_beyond_the_individuals_limits(
     value: float, side: str | None
 ) -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic()
     engine.restore_limits(row, _restored())
     signals = _feed(engine, row, [value])
@@ -186,7 +199,7 @@ def test_engine_flags_only_points_strictly_beyond_the_individuals_limits(
 
 
 def test_moving_range_exactly_on_its_ucl_is_in_control() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic()
     engine.restore_limits(row, _restored(sigma=100.0, mr_ucl=2.0))
     # moving ranges: 2.0 (on the UCL), then 2.25 (beyond)
@@ -196,7 +209,7 @@ def test_moving_range_exactly_on_its_ucl_is_in_control() -> None:
 
 
 def test_signal_positions_index_each_batch_and_carry_the_limit_version() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     first, second = engine.add_characteristic(), engine.add_characteristic()
     engine.restore_limits(first, _restored())
     engine.restore_limits(second, dataclasses.replace(_restored(), version=4))
@@ -271,7 +284,7 @@ def _stream(scenario: Scenario) -> tuple[list[float], list[int]]:
 def test_engine_equals_the_batch_references_on_random_interleaved_series(
     scenario: Scenario,
 ) -> None:
-    engine = Engine(baseline_size=scenario.baseline_size, window=scenario.window, capacity=2)
+    engine = RuleOneEngine(baseline_size=scenario.baseline_size, window=scenario.window, capacity=2)
     rows = [engine.add_characteristic(lsl, usl) for lsl, usl in scenario.specs]
     values, local = _stream(scenario)
     seen = [0] * len(rows)
@@ -311,7 +324,7 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
         _assert_limits_equal_batch_reference(limits, x[:b])
         assert limits is not None
         after = x[b:]
-        batch = [v.index for v in check_rules(after, limits.center, limits.sigma)]
+        batch = [v.index for v in check_rules(after, limits.center, limits.sigma, ("1",))]
         assert batch == naive.rule1(after, limits.ucl, limits.lcl)
         for i in batch:
             if after[i] > limits.ucl:
@@ -326,7 +339,7 @@ def test_engine_equals_the_batch_references_on_random_interleaved_series(
 
 @pytest.mark.parametrize("window", [2, 7, 50])
 def test_rolling_capability_survives_many_ring_wraps(window: int) -> None:
-    engine = Engine(baseline_size=10, window=window)
+    engine = RuleOneEngine(baseline_size=10, window=window)
     row = engine.add_characteristic(lsl=73.97, usl=74.03)
     values = np.random.default_rng(window).normal(74.001, 0.01, size=10 * window + 3)
     for start in range(0, values.size, 9):
@@ -344,7 +357,7 @@ def test_rolling_capability_stays_accurate_when_the_first_value_is_far_from_the_
     # A gauge that reports 0.0 before its first real reading (a common OPC UA start-up
     # value), then loc +/- sd for good: once the 0.0 has left the window, the window is as
     # well conditioned as any other and must match the batch reference.
-    engine = Engine(baseline_size=10, window=50)
+    engine = RuleOneEngine(baseline_size=10, window=50)
     lsl, usl = loc - 3.0 * sd, loc + 3.0 * sd
     row = engine.add_characteristic(lsl=lsl, usl=usl)
     values = np.random.default_rng(0).normal(loc, sd, size=500)
@@ -356,7 +369,7 @@ def test_rolling_capability_stays_accurate_when_the_first_value_is_far_from_the_
 
 
 def test_rolling_capability_needs_two_points() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic(usl=1.0)
     assert engine.rolling_capability(row) is None
     _feed(engine, row, [0.5])
@@ -368,7 +381,7 @@ def test_rolling_capability_needs_two_points() -> None:
 
 
 def test_rolling_capability_of_a_constant_window_has_no_indices() -> None:
-    engine = Engine(window=3)
+    engine = RuleOneEngine(window=3)
     row = engine.add_characteristic(lsl=0.0, usl=10.0)
     _feed(engine, row, [1.0, 9.0, 5.0, 5.0, 5.0])
     rolling = engine.rolling_capability(row)
@@ -384,14 +397,14 @@ def test_restored_limits_give_the_same_signals_as_limits_built_by_the_engine() -
     values = list(np.random.default_rng(3).normal(5.0, 1.0, size=200))
     values[120] += 6.0  # an individuals and two moving-range signals
     values[150:] = [v - 4.0 for v in values[150:]]
-    builder = Engine(baseline_size=25, window=30)
+    builder = RuleOneEngine(baseline_size=25, window=30)
     built_row = builder.add_characteristic(lsl=1.0, usl=9.0)
     baseline_result = builder.process([built_row] * 25, values[:25])
     built = builder.process([built_row] * 175, values[25:])
     limits = baseline_result.new_limits[built_row]
     assert built.signals, "the scenario should produce signals"
 
-    restorer = Engine(baseline_size=25, window=30)
+    restorer = RuleOneEngine(baseline_size=25, window=30)
     row = restorer.add_characteristic(lsl=1.0, usl=9.0)
     restorer.restore_limits(row, limits)
     assert restorer.limits(row) == limits
@@ -406,7 +419,7 @@ def test_restored_limits_give_the_same_signals_as_limits_built_by_the_engine() -
 
 
 def test_restored_limits_judge_the_first_point_on_the_individuals_chart() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic()
     engine.restore_limits(row, dataclasses.replace(_restored(mr_ucl=0.1), version=2))
     # no point before it, so no moving range: only the individuals chart can signal
@@ -417,7 +430,7 @@ def test_restored_limits_judge_the_first_point_on_the_individuals_chart() -> Non
 
 
 def test_priming_without_evaluation_raises_no_signals_but_updates_capability() -> None:
-    engine = Engine(baseline_size=5, window=8)
+    engine = RuleOneEngine(baseline_size=5, window=8)
     row = engine.add_characteristic(lsl=-3.0, usl=3.0)
     values = [0.1, -0.2, 0.3, 0.0, -0.1, 50.0, -50.0, 0.2, 0.4, -0.3, 80.0]
     result = engine.process([row] * len(values), values, evaluate=False)
@@ -433,7 +446,7 @@ def test_priming_without_evaluation_raises_no_signals_but_updates_capability() -
 
 
 def test_nan_values_are_skipped_and_not_charted() -> None:
-    engine = Engine(baseline_size=4, window=10)
+    engine = RuleOneEngine(baseline_size=4, window=10)
     row = engine.add_characteristic(lsl=0.0, usl=3.0)
     result = engine.process([row] * 5, [1.0, math.nan, 2.0, 1.0, 2.0])
     assert result.signals == []
@@ -448,7 +461,7 @@ def test_nan_values_are_skipped_and_not_charted() -> None:
 
 
 def test_nan_does_not_count_towards_the_baseline() -> None:
-    engine = Engine(baseline_size=3)
+    engine = RuleOneEngine(baseline_size=3)
     row = engine.add_characteristic()
     result = engine.process([row] * 4, [1.0, math.nan, math.nan, 2.0])
     assert result.new_limits == {}
@@ -456,7 +469,7 @@ def test_nan_does_not_count_towards_the_baseline() -> None:
 
 
 def test_nan_after_the_baseline_raises_no_signal_and_the_next_range_spans_the_gap() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     row = engine.add_characteristic()
     engine.restore_limits(row, _restored(sigma=100.0, mr_ucl=2.0))
     signals = _feed(engine, row, [10.0, math.nan, 11.0, math.nan, 14.0])
@@ -466,8 +479,8 @@ def test_nan_after_the_baseline_raises_no_signal_and_the_next_range_spans_the_ga
 
 def test_growing_beyond_the_initial_capacity_keeps_earlier_characteristics_intact() -> None:
     rng = np.random.default_rng(11)
-    grown = Engine(baseline_size=5, window=7, capacity=1)
-    roomy = Engine(baseline_size=5, window=7, capacity=64)
+    grown = RuleOneEngine(baseline_size=5, window=7, capacity=1)
+    roomy = RuleOneEngine(baseline_size=5, window=7, capacity=64)
     for step in range(9):
         for engine in (grown, roomy):
             assert engine.add_characteristic(lsl=-4.0, usl=4.0) == step
@@ -483,7 +496,7 @@ def test_growing_beyond_the_initial_capacity_keeps_earlier_characteristics_intac
 
 
 def test_warm_up_leaves_the_engine_empty() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     engine.warm_up()
     assert len(engine) == 0
 
@@ -501,7 +514,7 @@ def test_warm_up_leaves_the_engine_empty() -> None:
 )
 def test_engine_refuses_sizes_below_two(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Engine(**kwargs)
+        RuleOneEngine(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -512,7 +525,7 @@ def test_engine_refuses_sizes_below_two(kwargs: dict[str, int], message: str) ->
 def test_process_refuses_rows_and_values_of_different_shapes(
     rows: list[Any], values: list[Any]
 ) -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     engine.add_characteristic()
     with pytest.raises(ValueError, match="1-D arrays of the same length"):
         engine.process(rows, values)
@@ -520,14 +533,14 @@ def test_process_refuses_rows_and_values_of_different_shapes(
 
 @pytest.mark.parametrize("row", [-1, 1], ids=["negative", "unregistered"])
 def test_process_refuses_unregistered_rows(row: int) -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     engine.add_characteristic()
     with pytest.raises(IndexError, match="not a registered characteristic"):
         engine.process([0, row], [1.0, 2.0])
 
 
 def test_empty_batch_is_a_no_op() -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     result = engine.process([], [])
     assert result.signals == []
     assert result.new_limits == {}
@@ -544,7 +557,7 @@ def test_empty_batch_is_a_no_op() -> None:
     ids=["limits", "rolling_capability", "baseline_progress", "restore_limits"],
 )
 def test_per_row_queries_refuse_unregistered_rows(call: object) -> None:
-    engine = Engine()
+    engine = RuleOneEngine()
     engine.add_characteristic()
     with pytest.raises(IndexError, match="is not registered"):
         call(engine)  # type: ignore[operator]
@@ -553,14 +566,14 @@ def test_per_row_queries_refuse_unregistered_rows(call: object) -> None:
 def test_restoring_a_limit_set_with_version_zero_is_refused() -> None:
     # Version 0 means "baseline still being collected"; restoring it with a full baseline
     # count makes the kernel write past the end of the row's baseline buffer.
-    engine = Engine(baseline_size=3)
+    engine = RuleOneEngine(baseline_size=3)
     engine.add_characteristic()
     with pytest.raises(ValueError, match="version"):
         engine.restore_limits(0, dataclasses.replace(_restored(), version=0))
 
 
 def test_infinite_values_are_skipped_like_nan() -> None:
-    engine = Engine(baseline_size=3, window=5)
+    engine = RuleOneEngine(baseline_size=3, window=5)
     row = engine.add_characteristic(lsl=0.0, usl=10.0)
     result = engine.process([row] * 6, [5.0, np.inf, 5.2, -np.inf, 4.9, 5.1])
     limits = engine.limits(row)
@@ -575,7 +588,7 @@ def test_a_stuck_sensor_does_not_re_centre_the_sums_on_every_point() -> None:
     # the check must stay quiet (it used to re-sum the whole window at every point).
     from spc import _kernels as k
 
-    engine = Engine(baseline_size=5, window=1000)
+    engine = RuleOneEngine(baseline_size=5, window=1000)
     row = engine.add_characteristic(lsl=73.9, usl=74.1)
     engine.process([row] * 1500, [74.001] * 1500)
     f, i = engine._fstate, engine._istate
