@@ -11,6 +11,8 @@ from spc.engine_types import (
     RollingCapability,
     RuleSignal,
 )
+from spc.ewma_cusum import CusumResult, EwmaResult, cusum, ewma
+from spc.normality import PercentileCapability, anderson_darling_normal, percentile_capability
 from spc.rules import (
     AIAG,
     DEFAULT,
@@ -22,6 +24,7 @@ from spc.rules import (
     rule_set,
     rules_for_chart,
 )
+from spc.sigma_level import dpmo, sigma_level
 from spc.signals import BatchResult
 
 __all__ = [
@@ -34,18 +37,27 @@ __all__ = [
     "ChartConstants",
     "ControlLimits",
     "CusumConfig",
+    "CusumResult",
     "Engine",
     "EwmaConfig",
+    "EwmaResult",
     "LimitSet",
+    "PercentileCapability",
     "RollingCapability",
     "RuleSet",
     "RuleSignal",
     "Violation",
+    "anderson_darling_normal",
     "capability",
     "chart_constants",
     "check_rules",
     "control_limits",
+    "cusum",
+    "dpmo",
+    "ewma",
     "expected_ppm",
+    "percentile_capability",
     "rule_set",
     "rules_for_chart",
+    "sigma_level",
 ]

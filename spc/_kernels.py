@@ -13,6 +13,10 @@ from numba import njit
 jit = njit(cache=True, nogil=True)
 """The one JIT configuration of every kernel: cached, GIL released, no fastmath (NaN-safe)."""
 
+inline = njit(cache=True, nogil=True, inline="always")
+"""The same for per-point helpers, inlined into their caller: a call that is not inlined
+passes every array with reference counting, which cost more than the helpers' work."""
+
 # float state columns
 F_CENTER = 0
 F_UCL = 1
@@ -123,18 +127,24 @@ def _resum_window(fstate, istate, ring, c):
     """
     w = ring.shape[1]
     count = istate[c, I_RING_COUNT]
-    start = (istate[c, I_RING_POS] - count + w) % w
+    start = istate[c, I_RING_POS] - count
+    if start < 0:
+        start += w
     total = 0.0
-    for k in range(count):
-        total += ring[c, (start + k) % w]
+    j = start
+    for _ in range(count):  # walk the ring without integer division (slow per element)
+        total += ring[c, j]
+        j = j + 1 if j + 1 < w else 0
     ref = total / count if count > 0 else fstate[c, F_REF]
     fstate[c, F_REF] = ref
     s = 0.0
     s2 = 0.0
     smr = 0.0
     prev = 0.0
+    j = start
     for k in range(count):
-        x = ring[c, (start + k) % w]
+        x = ring[c, j]
+        j = j + 1 if j + 1 < w else 0
         d = x - ref
         s += d
         s2 += d * d
@@ -146,7 +156,7 @@ def _resum_window(fstate, istate, ring, c):
     fstate[c, F_SUM_MR] = smr
 
 
-@jit
+@inline
 def _poorly_shifted(fstate, istate, c):
     """True when the mean offset from the shift dwarfs the spread (cancellation risk)."""
     n = istate[c, I_RING_COUNT]
@@ -161,7 +171,7 @@ def _poorly_shifted(fstate, istate, c):
     return s * offset > RESHIFT_RATIO * spread
 
 
-@jit
+@inline
 def _push_window(fstate, istate, ring, c, x):
     w = ring.shape[1]
     pos = istate[c, I_RING_POS]
@@ -188,7 +198,7 @@ def _push_window(fstate, istate, ring, c, x):
         _resum_window(fstate, istate, ring, c)
 
 
-@jit
+@inline
 def _reset_runs(istate, fstate, c):
     """Phase II starts (or limits change): run state, EWMA and CUSUM start afresh."""
     for col in range(I_PHASE2_N, N_INT):
@@ -199,7 +209,7 @@ def _reset_runs(istate, fstate, c):
     fstate[c, F_CUSUM_LO] = 0.0
 
 
-@jit
+@inline
 def _count_bits(bits, m):
     total = 0
     for b in range(m):
@@ -207,7 +217,7 @@ def _count_bits(bits, m):
     return total
 
 
-@jit
+@inline
 def _run_rules(istate, rcfg, c, z, diff, has_diff):
     """Update the run state with one standardised point; return flags of rules 2..8.
 
@@ -267,7 +277,7 @@ def _run_rules(istate, rcfg, c, z, diff, has_diff):
     return f
 
 
-@jit
+@inline
 def _monitor(fstate, istate, mcfg, c, x, mon_out, out_row):
     """EWMA (exact time-varying limits) and tabular CUSUM; return their flags."""
     f = 0
@@ -278,6 +288,8 @@ def _monitor(fstate, istate, mcfg, c, x, mon_out, out_row):
         z = lam * x + (1.0 - lam) * fstate[c, F_EWMA]
         fstate[c, F_EWMA] = z
         decay = fstate[c, F_EWMA_DECAY] * (1.0 - lam) * (1.0 - lam)
+        if decay < 1e-20:  # 1 - decay == 1 already; stop before slow subnormal numbers
+            decay = 0.0
         fstate[c, F_EWMA_DECAY] = decay
         # compare squares: the square root is only needed to report a signal
         width_sq = (mcfg[c, M_EWMA_L] * sigma) ** 2 * lam / (2.0 - lam) * (1.0 - decay)
@@ -302,7 +314,7 @@ def _monitor(fstate, istate, mcfg, c, x, mon_out, out_row):
     return f
 
 
-@jit
+@inline
 def _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i):
     """Phase II: all enabled rules, EWMA and CUSUM on one point; return its flags."""
     f = 0
@@ -366,3 +378,69 @@ def update(
         _push_window(fstate, istate, ring, c, x)
         fstate[c, F_LAST] = x
         istate[c, I_N_SEEN] = n_seen + 1
+
+
+# Signal kinds in the order the signals of one point are listed: (flag bit) per kind.
+KIND_BITS = np.array(
+    [FLAG_ABOVE_UCL, FLAG_BELOW_LCL, FLAG_MR_ABOVE_UCL]
+    + [FLAG_RULE_2 << r for r in range(7)]
+    + [FLAG_EWMA_HIGH, FLAG_EWMA_LOW, FLAG_CUSUM_HIGH, FLAG_CUSUM_LOW],
+    dtype=np.int64,
+)
+SIDE_HIGH, SIDE_LOW, SIDE_UP, SIDE_DOWN, SIDE_NONE = 0, 1, 2, 3, 4
+
+
+@inline
+def _signal_fields(kind, f, c, x, mr, mon_row, fstate, mcfg):
+    """(value, limit, side) of one signal of kind ``kind`` on a point with flags ``f``."""
+    center = fstate[c, F_CENTER]
+    if kind == 0:
+        return x, fstate[c, F_UCL], SIDE_HIGH
+    if kind == 1:
+        return x, fstate[c, F_LCL], SIDE_LOW
+    if kind == 2:
+        return mr, fstate[c, F_MR_UCL], SIDE_HIGH
+    if kind <= 9:  # run rules 2..8: no limit, a side for 2, 5, 6 and a direction for 3
+        rule = kind - 1
+        if rule == 2 or rule == 5 or rule == 6:
+            return x, np.nan, SIDE_HIGH if x > center else SIDE_LOW
+        if rule == 3:
+            return x, np.nan, SIDE_UP if f & FLAG_TREND_UP else SIDE_DOWN
+        return x, np.nan, SIDE_NONE
+    if kind == 10:
+        return mon_row[0], center + mon_row[1], SIDE_HIGH
+    if kind == 11:
+        return mon_row[0], center - mon_row[1], SIDE_LOW
+    h = mcfg[c, M_CUSUM_H] * fstate[c, F_SIGMA]
+    if kind == 12:
+        return mon_row[2], h, SIDE_HIGH
+    return mon_row[3], h, SIDE_LOW
+
+
+@jit
+def decode_signals(flags, chars, values, mr, mon, fstate, mcfg):
+    """Columns of every signal in batch order: position, kind, side, value, limit."""
+    total = 0
+    for i in range(flags.shape[0]):
+        f = flags[i]
+        if f:
+            for b in range(KIND_BITS.shape[0]):
+                if f & KIND_BITS[b]:
+                    total += 1
+    position = np.empty(total, dtype=np.int64)
+    kind = np.empty(total, dtype=np.int64)
+    side = np.empty(total, dtype=np.int64)
+    value = np.empty(total)
+    limit = np.empty(total)
+    j = 0
+    for i in range(flags.shape[0]):
+        f = flags[i]
+        if not f:
+            continue
+        for b in range(KIND_BITS.shape[0]):
+            if f & KIND_BITS[b]:
+                c = chars[i]
+                v, lim, s = _signal_fields(b, f, c, values[i], mr[i], mon[i], fstate, mcfg)
+                position[j], kind[j], side[j], value[j], limit[j] = i, b, s, v, lim
+                j += 1
+    return position, kind, side, value, limit

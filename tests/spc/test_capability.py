@@ -14,13 +14,8 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from spc import capability, expected_ppm
-from spc.capability import (
-    _ad_p_value,
-    _cp_interval,
-    _cpk_interval,
-    anderson_darling_normal,
-    percentile_capability,
-)
+from spc.capability import _cp_interval, _cpk_interval
+from spc.normality import _ad_p_value, anderson_darling_normal, percentile_capability
 from spc.constants import c4, chart_constants
 from tests.spc import naive
 
