@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import anyio.to_thread
 
 from alerts import AlarmManager, ChartSignal
+from alerts.signals import pattern_sizes
 from ingest import CharacteristicRecord, Measurement, Store, StoredLimits
 from spc import CusumConfig, Engine, EwmaConfig, LimitSet, RollingCapability, RuleSignal
 from spc.rules import RuleSet, rule_set
@@ -44,6 +45,7 @@ class Monitor:
         self.engine = engine
         self._rows: dict[str, int] = {}
         self._ids: list[str] = []  # row -> characteristic id
+        self._rules: dict[str, RuleSet] = {}
         self._records: dict[str, CharacteristicRecord] = {}
         self.last: dict[str, LastPoint] = {}
         self.signal_counts: dict[tuple[str, str, str], int] = {}
@@ -51,10 +53,11 @@ class Monitor:
     def register(self, record: CharacteristicRecord) -> None:
         if record.id in self._rows:
             return
+        self._rules[record.id] = rules_of(record)
         self._rows[record.id] = self.engine.add_characteristic(
             record.lsl,
             record.usl,
-            rules=rules_of(record),
+            rules=self._rules[record.id],
             ewma=EwmaConfig(*record.ewma) if record.ewma else None,
             cusum=CusumConfig(*record.cusum) if record.cusum else None,
         )
@@ -129,4 +132,5 @@ class Monitor:
             s.side,
             s.limit,
             s.limit_version,
+            pattern_sizes(self._rules[m.characteristic], s.rule),
         )
