@@ -56,7 +56,8 @@ I_HI1_BITS = 14  # rule 6: z > 1
 I_LO1_BITS = 15  # rule 6: z < -1
 I_IN1_RUN = 16  # rule 7: consecutive |z| < 1
 I_OUT1_RUN = 17  # rule 8: consecutive |z| > 1
-N_INT = 18
+I_LIMIT_N = 18  # points the limits in force were computed from
+N_INT = 19
 
 # rule configuration columns (int64, per characteristic)
 R_ENABLED = 0  # bit r-1 set: rule r enabled
@@ -115,6 +116,7 @@ def _freeze_baseline(fstate, istate, baseline, c, d2, d4):
     fstate[c, F_MR_CENTER] = mr_bar
     fstate[c, F_MR_UCL] = d4 * mr_bar
     istate[c, I_LIMIT_VERSION] = 1
+    istate[c, I_LIMIT_N] = n
 
 
 @jit
@@ -201,7 +203,7 @@ def _push_window(fstate, istate, ring, c, x):
 @inline
 def _reset_runs(istate, fstate, c):
     """Phase II starts (or limits change): run state, EWMA and CUSUM start afresh."""
-    for col in range(I_PHASE2_N, N_INT):
+    for col in range(I_PHASE2_N, I_OUT1_RUN + 1):
         istate[c, col] = 0
     fstate[c, F_EWMA] = fstate[c, F_CENTER]
     fstate[c, F_EWMA_DECAY] = 1.0

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from spc import _kernels as k
+from spc.charts import control_limits
 from spc.constants import D2_N2, D4_N2
 from spc.engine_types import (
     CusumConfig,
@@ -139,7 +141,37 @@ class Engine:
             f[k.F_MR_UCL] = limits.mr_ucl
             self._istate[row, k.I_LIMIT_VERSION] = limits.version
             self._istate[row, k.I_BASELINE_N] = self.baseline_size
+            self._istate[row, k.I_LIMIT_N] = limits.baseline_n
             k._reset_runs(self._istate, self._fstate, row)
+
+    def recalculate(
+        self, row: int, baseline: npt.ArrayLike, exclude: Sequence[int] = ()
+    ) -> LimitSet:
+        """New Phase I limits from a baseline the caller gives; installed as the next version.
+
+        ``exclude`` lists positions in ``baseline`` of assignable-cause points to leave
+        out; moving ranges are then taken between the remaining consecutive points.
+        Limits follow ``control_limits(kept, "imr")`` (sigma = MR-bar / d2, exact d2).
+        Run rules, EWMA and CUSUM restart against the new version.
+        """
+        self._check_row(row)
+        values = np.asarray(baseline, dtype=np.float64)
+        dropped = set(exclude)
+        if any(not 0 <= i < values.size for i in dropped):
+            raise IndexError(f"exclude holds positions outside the baseline of {values.size}")
+        kept = values[[i for i in range(values.size) if i not in dropped]]
+        if kept.size < 2:
+            raise ValueError("a baseline needs at least 2 points left after the exclusions")
+        chart = control_limits(kept, "imr")
+        assert chart.dispersion is not None  # the I chart always has its MR chart
+        limits = LimitSet(
+            version=int(self._istate[row, k.I_LIMIT_VERSION]) + 1,
+            center=float(chart.center), ucl=float(chart.ucl), lcl=float(chart.lcl),
+            sigma=float(chart.sigma), mr_center=float(chart.dispersion.center),
+            mr_ucl=float(chart.dispersion.ucl), baseline_n=int(kept.size),
+        )  # fmt: skip
+        self.restore_limits(row, limits)
+        return limits
 
     def process(
         self, rows: npt.ArrayLike, values: npt.ArrayLike, evaluate: bool = True
@@ -195,7 +227,7 @@ class Engine:
         return LimitSet(
             version=version, center=f[k.F_CENTER], ucl=f[k.F_UCL], lcl=f[k.F_LCL],
             sigma=f[k.F_SIGMA], mr_center=f[k.F_MR_CENTER], mr_ucl=f[k.F_MR_UCL],
-            baseline_n=int(self._istate[row, k.I_BASELINE_N]),
+            baseline_n=int(self._istate[row, k.I_LIMIT_N]),
         )  # fmt: skip
 
     def baseline_progress(self, row: int) -> tuple[int, int]:

@@ -15,8 +15,8 @@ from scipy import stats
 
 from spc import capability, expected_ppm
 from spc.capability import _cp_interval, _cpk_interval
-from spc.normality import _ad_p_value, anderson_darling_normal, percentile_capability
 from spc.constants import c4, chart_constants
+from spc.normality import _ad_p_value, anderson_darling_normal, percentile_capability
 from tests.spc import naive
 
 D2 = 2.0 / math.sqrt(math.pi)

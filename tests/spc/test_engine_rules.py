@@ -7,6 +7,8 @@ on the same Phase II points with the same frozen limits.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -72,7 +74,7 @@ def test_engine_signals_equal_the_batch_references(
     # feed in uneven batches: state must carry across batch boundaries
     signals = []
     cuts = [0, 7, 31, 32, 90, len(x)]
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+    for a, b in itertools.pairwise(cuts):
         if a < min(b, len(x)):
             result = engine.process([row] * (min(b, len(x)) - a), x[a : min(b, len(x))])
             signals.extend(
@@ -151,3 +153,32 @@ def test_restored_limits_restart_the_run_rules() -> None:
     assert limits is not None
     engine.restore_limits(row, limits)
     assert engine.process([row], [2.0]).signals == []  # the run restarted: 1 of 3
+
+
+def test_recalculated_limits_leave_out_excluded_points_and_take_the_next_version() -> None:
+    """Montgomery Example 6.5 data; point 15 (314) marked as an assignable cause."""
+    from spc import control_limits
+
+    data = [310, 288, 297, 298, 307, 303, 294, 297, 308, 306,
+            294, 299, 297, 299, 314, 295, 293, 306, 301, 304]  # fmt: skip
+    engine = Engine(baseline_size=5, window=10)
+    row = engine.add_characteristic()
+    engine.process([row] * 6, data[:6])  # version 1 from the first 5 points
+    limits = engine.recalculate(row, data, exclude=[14])
+    expected = control_limits(data[:14] + data[15:], "imr")
+    assert limits.version == 2
+    assert limits.baseline_n == 19
+    assert limits.center == pytest.approx(expected.center, rel=1e-12)
+    assert limits.ucl == pytest.approx(expected.ucl, rel=1e-12)
+    assert engine.limits(row) == limits
+    signal = engine.process([row], [400.0]).signals[0]
+    assert signal.limit_version == 2
+
+
+def test_recalculation_refuses_bad_exclusions() -> None:
+    engine = Engine(baseline_size=5, window=10)
+    row = engine.add_characteristic()
+    with pytest.raises(IndexError, match="outside the baseline"):
+        engine.recalculate(row, [1.0, 2.0, 3.0], exclude=[3])
+    with pytest.raises(ValueError, match="at least 2 points"):
+        engine.recalculate(row, [1.0, 2.0, 3.0], exclude=[0, 1])
