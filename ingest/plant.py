@@ -75,10 +75,10 @@ class CharacteristicConfig(_Strict):
     lsl: float | None = None
     usl: float | None = None
     target: float | None = None
-    subgroup_size: Literal[1] = Field(
-        default=1, description="1 (individuals); subgroups arrive with the full chart family"
+    subgroup_size: int = Field(
+        default=1, ge=1, le=25, description="1 for imr; 2..25 consecutive values for xbar_*"
     )
-    chart: Literal["imr"] = "imr"
+    chart: Literal["imr", "xbar_r", "xbar_s"] = "imr"
     rules: str | tuple[str, ...] = Field(
         default="nelson", description="a preset (nelson, western_electric, aiag) or rule ids"
     )
@@ -88,6 +88,10 @@ class CharacteristicConfig(_Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> CharacteristicConfig:
+        if self.chart == "imr" and self.subgroup_size != 1:
+            raise ValueError("chart imr plots individuals: subgroup_size must be 1 (or use xbar_r)")
+        if self.chart != "imr" and self.subgroup_size < 2:
+            raise ValueError(f"chart {self.chart} needs subgroup_size 2..25")
         if self.lsl is not None and self.usl is not None and not self.lsl < self.usl:
             raise ValueError(f"lsl ({self.lsl}) must be below usl ({self.usl})")
         if self.target is not None:

@@ -1,6 +1,13 @@
 """Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+# Columns added after a table was first created: (table, column, definition). Applied
+# in place to an existing file whose table lacks them (SQLite adds columns cheaply).
+ADDED_COLUMNS = (
+    ("characteristics", "monitoring", 'TEXT NOT NULL DEFAULT \'{"ewma": null, "cusum": null}\''),
+    ("limit_sets", "disp_lcl", "REAL NOT NULL DEFAULT 0"),
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -31,7 +38,8 @@ CREATE TABLE IF NOT EXISTS limit_sets (
     characteristic TEXT NOT NULL, version INTEGER NOT NULL, center REAL NOT NULL,
     ucl REAL NOT NULL, lcl REAL NOT NULL, sigma REAL NOT NULL, mr_center REAL NOT NULL,
     mr_ucl REAL NOT NULL, baseline_n INTEGER NOT NULL, created_us INTEGER NOT NULL,
-    reason TEXT NOT NULL, PRIMARY KEY (characteristic, version)
+    reason TEXT NOT NULL, disp_lcl REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (characteristic, version)
 );
 CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, rule TEXT NOT NULL,

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from ingest.errors import StoreError
 from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement, Quality
-from ingest.sqlite_schema import SCHEMA, SCHEMA_VERSION
+from ingest.sqlite_schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
 from ingest.store import AlarmRecord, CharacteristicRecord, StoredLimits
 from spc import LimitSet
 
@@ -70,8 +70,9 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
-            if conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 0:
-                conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            _add_missing_columns(conn)
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             self._conn = conn
 
         if self._executor is not None:
@@ -278,11 +279,17 @@ class SqliteStore:
             lim.baseline_n,
             to_us(item.created_at),
             item.reason,
+            lim.dispersion_lcl,
         )
 
         def write(conn: sqlite3.Connection) -> None:
             with _Transaction(conn):
-                conn.execute("INSERT INTO limit_sets VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+                conn.execute(
+                    "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
+                    "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    row,
+                )
 
         await self._run(write)
 
@@ -294,7 +301,7 @@ class SqliteStore:
             ).fetchone()
             if r is None:
                 return None
-            limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+            limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
             return StoredLimits(r[0], limits, from_us(r[9]), r[10])
 
         return await self._run(read)
@@ -419,6 +426,15 @@ def _unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]
             stored.add(key)
             fresh.append(item)
     return fresh
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version up to the current columns."""
+    for table, column, definition in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            _log.info("SQLite store: added column %s.%s", table, column)
 
 
 def _monitoring(text: str) -> dict[str, tuple[float, float] | None]:

@@ -35,7 +35,14 @@ F_EWMA = 13  # EWMA statistic z_i (starts at the centre line when limits freeze)
 F_CUSUM_HI = 14  # tabular CUSUM C+ (sigma units x sigma: in the data's unit)
 F_CUSUM_LO = 15  # tabular CUSUM C-
 F_EWMA_DECAY = 16  # (1 - lam)^(2 i): the EWMA limits' time-varying factor, kept to avoid pow
-N_FLOAT = 17
+F_SG_SUM = 17  # current subgroup: sum of (x - ref)
+F_SG_SUMSQ = 18  # ... sum of (x - ref)^2
+F_SG_MIN = 19
+F_SG_MAX = 20
+F_DISP_LCL = 21  # lower limit of the dispersion chart (D3 R-bar, B3 s-bar; 0 for MR)
+F_LAST_PLOT = 22  # last plotted point (the value, or the last subgroup mean)
+F_DISP_SUM = 23  # rolling: sum of the dispersions (R or s) of the subgroups in the window
+N_FLOAT = 24
 
 # int state columns
 I_N_SEEN = 0
@@ -56,8 +63,11 @@ I_HI1_BITS = 14  # rule 6: z > 1
 I_LO1_BITS = 15  # rule 6: z < -1
 I_IN1_RUN = 16  # rule 7: consecutive |z| < 1
 I_OUT1_RUN = 17  # rule 8: consecutive |z| > 1
-I_LIMIT_N = 18  # points the limits in force were computed from
-N_INT = 19
+I_LIMIT_N = 18  # points (subgroups) the limits in force were computed from
+I_SG_COUNT = 19  # values in the current subgroup
+I_DRING_POS = 20  # rolling ring of subgroup dispersions: next slot
+I_DRING_COUNT = 21
+N_INT = 22
 
 # rule configuration columns (int64, per characteristic)
 R_ENABLED = 0  # bit r-1 set: rule r enabled
@@ -77,7 +87,12 @@ M_EWMA_LAMBDA = 0
 M_EWMA_L = 1
 M_CUSUM_K = 2  # reference value in sigma units
 M_CUSUM_H = 3  # decision interval in sigma units
-N_MON_CFG = 4
+M_SUBGROUP = 4  # subgroup size n (1: individuals and moving range)
+M_USE_S = 5  # 1: dispersion is the subgroup standard deviation (X-bar/S), 0: range
+M_SIGMA_DIV = 6  # sigma = dispersion-bar / this: d2(n) (d2(2) for MR) or c4(n)
+M_DISP_LOW = 7  # dispersion LCL factor: D3(n) or B3(n); 0 for MR
+M_DISP_HIGH = 8  # dispersion UCL factor: D4(n) or B4(n); D4(2) for MR
+N_MON_CFG = 9
 
 RESHIFT_RATIO = 1e6
 """Re-centre the sums when n*(mean - ref)^2 exceeds this many times the sum of squares
@@ -95,28 +110,39 @@ FLAG_EWMA_LOW = 1 << 13
 FLAG_CUSUM_HIGH = 1 << 14
 FLAG_CUSUM_LOW = 1 << 15
 FLAG_TREND_UP = 1 << 16  # with rule 3: the trend is increasing
+FLAG_DISP_BELOW_LCL = 1 << 17  # rule 1 on the R or S chart, low side (n >= 7 for R)
 
 
 @jit
-def _freeze_baseline(fstate, istate, baseline, c, d2, d4):
-    n = istate[c, I_BASELINE_N]
+def _freeze_baseline(fstate, istate, mcfg, baseline, c):
+    """Phase I limits from the baseline buffer (values, or subgroup means + dispersions)."""
+    b = istate[c, I_BASELINE_N]
+    n = int(mcfg[c, M_SUBGROUP])
+    width = baseline.shape[1] // 2
     total = 0.0
-    for j in range(n):
+    for j in range(b):
         total += baseline[c, j]
-    center = total / n
-    mr_total = 0.0
-    for j in range(1, n):
-        mr_total += abs(baseline[c, j] - baseline[c, j - 1])
-    mr_bar = mr_total / (n - 1)
-    sigma = mr_bar / d2
+    center = total / b
+    disp_total = 0.0
+    if n == 1:  # moving ranges of consecutive values
+        for j in range(1, b):
+            disp_total += abs(baseline[c, j] - baseline[c, j - 1])
+        disp_bar = disp_total / (b - 1)
+        sigma = disp_bar / mcfg[c, M_SIGMA_DIV]
+    else:
+        for j in range(b):
+            disp_total += baseline[c, width + j]
+        disp_bar = disp_total / b
+        sigma = disp_bar / mcfg[c, M_SIGMA_DIV] / np.sqrt(n)  # sigma of a subgroup mean
     fstate[c, F_CENTER] = center
     fstate[c, F_SIGMA] = sigma
     fstate[c, F_UCL] = center + 3.0 * sigma
     fstate[c, F_LCL] = center - 3.0 * sigma
-    fstate[c, F_MR_CENTER] = mr_bar
-    fstate[c, F_MR_UCL] = d4 * mr_bar
+    fstate[c, F_MR_CENTER] = disp_bar
+    fstate[c, F_MR_UCL] = mcfg[c, M_DISP_HIGH] * disp_bar
+    fstate[c, F_DISP_LCL] = mcfg[c, M_DISP_LOW] * disp_bar
     istate[c, I_LIMIT_VERSION] = 1
-    istate[c, I_LIMIT_N] = n
+    istate[c, I_LIMIT_N] = b
 
 
 @jit
@@ -317,8 +343,12 @@ def _monitor(fstate, istate, mcfg, c, x, mon_out, out_row):
 
 
 @inline
-def _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i):
-    """Phase II: all enabled rules, EWMA and CUSUM on one point; return its flags."""
+def _judge(fstate, istate, rcfg, mcfg, c, x, disp, has_disp, mon_out, i):
+    """Phase II: rules, EWMA and CUSUM on one plotted point; return its flags.
+
+    ``x`` is the plotted value (individual or subgroup mean), ``disp`` its dispersion
+    statistic (moving range, range or standard deviation) when ``has_disp``.
+    """
     f = 0
     center = fstate[c, F_CENTER]
     sigma = fstate[c, F_SIGMA]
@@ -328,55 +358,136 @@ def _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i):
             f |= FLAG_ABOVE_UCL
         elif x < fstate[c, F_LCL]:
             f |= FLAG_BELOW_LCL
-        if n_seen > 0 and abs(x - fstate[c, F_LAST]) > fstate[c, F_MR_UCL]:
-            f |= FLAG_MR_ABOVE_UCL
+        if has_disp:
+            if disp > fstate[c, F_MR_UCL]:
+                f |= FLAG_MR_ABOVE_UCL
+            elif disp < fstate[c, F_DISP_LCL]:
+                f |= FLAG_DISP_BELOW_LCL
     z = (x - center) / sigma if sigma > 0 else 0.0
     has_diff = istate[c, I_PHASE2_N] > 1
-    f |= _run_rules(istate, rcfg, c, z, x - fstate[c, F_LAST], has_diff)
+    f |= _run_rules(istate, rcfg, c, z, x - fstate[c, F_LAST_PLOT], has_diff)
     f |= _monitor(fstate, istate, mcfg, c, x, mon_out, i)
     return f
 
 
+@inline
+def _close_subgroup(fstate, istate, mcfg, c):
+    """Mean and dispersion (R or s) of the subgroup just completed; reset the accumulator."""
+    n = istate[c, I_SG_COUNT]
+    s = fstate[c, F_SG_SUM]
+    mean = fstate[c, F_REF] + s / n
+    if mcfg[c, M_USE_S] > 0:
+        disp = np.sqrt(max(fstate[c, F_SG_SUMSQ] - s * s / n, 0.0) / (n - 1))
+    else:
+        disp = fstate[c, F_SG_MAX] - fstate[c, F_SG_MIN]
+    istate[c, I_SG_COUNT] = 0
+    fstate[c, F_SG_SUM] = 0.0
+    fstate[c, F_SG_SUMSQ] = 0.0
+    return mean, disp
+
+
+@inline
+def _push_dispersion(fstate, istate, dring, c, disp, m):
+    """Rolling sum of the last ``m`` subgroup dispersions (re-summed at every wrap)."""
+    pos = istate[c, I_DRING_POS]
+    count = istate[c, I_DRING_COUNT]
+    if count == m:
+        fstate[c, F_DISP_SUM] -= dring[c, pos]
+        count -= 1
+    dring[c, pos] = disp
+    fstate[c, F_DISP_SUM] += disp
+    pos = pos + 1 if pos + 1 < m else 0
+    istate[c, I_DRING_POS] = pos
+    istate[c, I_DRING_COUNT] = count + 1
+    if pos == 0:
+        total = 0.0
+        for j in range(count + 1):
+            total += dring[c, j]
+        fstate[c, F_DISP_SUM] = total
+
+
+@inline
+def _accumulate(fstate, istate, c, x):
+    """Add one value to the current subgroup; return the subgroup's size so far."""
+    d = x - fstate[c, F_REF]
+    n = istate[c, I_SG_COUNT]
+    if n == 0:
+        fstate[c, F_SG_MIN] = x
+        fstate[c, F_SG_MAX] = x
+    else:
+        fstate[c, F_SG_MIN] = min(fstate[c, F_SG_MIN], x)
+        fstate[c, F_SG_MAX] = max(fstate[c, F_SG_MAX], x)
+    fstate[c, F_SG_SUM] += d
+    fstate[c, F_SG_SUMSQ] += d * d
+    istate[c, I_SG_COUNT] = n + 1
+    return n + 1
+
+
+@inline
+def _baseline_point(fstate, istate, mcfg, baseline, c, x, disp):
+    """Collect one Phase I point; True when it completed the baseline (limits frozen)."""
+    b = istate[c, I_BASELINE_N]
+    width = baseline.shape[1] // 2
+    baseline[c, b] = x
+    baseline[c, width + b] = disp
+    istate[c, I_BASELINE_N] = b + 1
+    if b + 1 == width:
+        _freeze_baseline(fstate, istate, mcfg, baseline, c)
+        _reset_runs(istate, fstate, c)
+        return True
+    return False
+
+
 @jit
 def update(
-    chars, values, evaluate, fstate, istate, rcfg, mcfg, baseline, ring, d2, d4,
-    flags, versions, mr_out, mon_out,
+    chars, values, evaluate, fstate, istate, rcfg, mcfg, baseline, ring, dring,
+    flags, versions, disp_out, mon_out,
 ):  # fmt: skip
-    """Feed points in order; update state; write per-point flags and limit versions.
+    """Feed values in order; update state; write per-value flags and limit versions.
 
     chars: int64[n] characteristic rows; values: float64[n]; evaluate: report flags
-    (False when priming state from history: state still advances). flags/versions:
-    outputs, int64[n]; mr_out: output float64[n], the moving range at each point (NaN
-    for a first point); mon_out: output float64[n, 4], the EWMA statistic and its
+    (False when priming state from history: state still advances). A characteristic with
+    subgroup size n > 1 plots a point when its n-th value arrives; that value carries
+    the point's flags. flags/versions: outputs, int64[n]; disp_out: output float64[n],
+    the dispersion statistic plotted at each value (moving range, or the subgroup's R or
+    s; NaN where none); mon_out: output float64[n, 4], the EWMA statistic and its
     control-limit half-width, CUSUM C+ and C-, each written only where it signals.
+    baseline: float64[C, 2 * baseline size]; dring: float64[C, window // 2].
     """
     for i in range(chars.shape[0]):
         c = chars[i]
         x = values[i]
         flags[i] = 0
         versions[i] = istate[c, I_LIMIT_VERSION]
-        mr_out[i] = np.nan
+        disp_out[i] = np.nan
         if not np.isfinite(x):
             flags[i] = FLAG_SKIPPED
             continue
         n_seen = istate[c, I_N_SEEN]
         if n_seen == 0:
             fstate[c, F_REF] = x
+        n = int(mcfg[c, M_SUBGROUP])
+        plotted = True
+        if n == 1:
+            plot, disp, has_disp = x, abs(x - fstate[c, F_LAST]), n_seen > 0
         else:
-            mr_out[i] = abs(x - fstate[c, F_LAST])
-        if istate[c, I_LIMIT_VERSION] == 0:
-            b = istate[c, I_BASELINE_N]
-            baseline[c, b] = x
-            istate[c, I_BASELINE_N] = b + 1
-            if b + 1 == baseline.shape[1]:
-                _freeze_baseline(fstate, istate, baseline, c, d2, d4)
-                _reset_runs(istate, fstate, c)
-                flags[i] = FLAG_LIMITS_SET
-                versions[i] = 1
-        else:
-            f = _judge(fstate, istate, rcfg, mcfg, c, x, n_seen, mon_out, i)
-            if evaluate:
-                flags[i] = f
+            plotted = _accumulate(fstate, istate, c, x) == n
+            if plotted:
+                plot, disp = _close_subgroup(fstate, istate, mcfg, c)
+                has_disp = True
+                _push_dispersion(fstate, istate, dring, c, disp, ring.shape[1] // n)
+        if plotted:
+            if has_disp:
+                disp_out[i] = disp
+            if istate[c, I_LIMIT_VERSION] == 0:
+                if _baseline_point(fstate, istate, mcfg, baseline, c, plot, disp):
+                    flags[i] = FLAG_LIMITS_SET
+                    versions[i] = 1
+            else:
+                f = _judge(fstate, istate, rcfg, mcfg, c, plot, disp, has_disp, mon_out, i)
+                if evaluate:
+                    flags[i] = f
+            fstate[c, F_LAST_PLOT] = plot
         _push_window(fstate, istate, ring, c, x)
         fstate[c, F_LAST] = x
         istate[c, I_N_SEEN] = n_seen + 1
@@ -386,9 +497,10 @@ def update(
 KIND_BITS = np.array(
     [FLAG_ABOVE_UCL, FLAG_BELOW_LCL, FLAG_MR_ABOVE_UCL]
     + [FLAG_RULE_2 << r for r in range(7)]
-    + [FLAG_EWMA_HIGH, FLAG_EWMA_LOW, FLAG_CUSUM_HIGH, FLAG_CUSUM_LOW],
+    + [FLAG_EWMA_HIGH, FLAG_EWMA_LOW, FLAG_CUSUM_HIGH, FLAG_CUSUM_LOW, FLAG_DISP_BELOW_LCL],
     dtype=np.int64,
 )
+KIND_R_HIGH, KIND_R_LOW, KIND_S_HIGH, KIND_S_LOW = 14, 15, 16, 17  # subgrouped dispersion
 SIDE_HIGH, SIDE_LOW, SIDE_UP, SIDE_DOWN, SIDE_NONE = 0, 1, 2, 3, 4
 
 
@@ -400,8 +512,10 @@ def _signal_fields(kind, f, c, x, mr, mon_row, fstate, mcfg):
         return x, fstate[c, F_UCL], SIDE_HIGH
     if kind == 1:
         return x, fstate[c, F_LCL], SIDE_LOW
-    if kind == 2:
+    if kind == 2 or kind == KIND_R_HIGH or kind == KIND_S_HIGH:
         return mr, fstate[c, F_MR_UCL], SIDE_HIGH
+    if kind == KIND_R_LOW or kind == KIND_S_LOW:
+        return mr, fstate[c, F_DISP_LCL], SIDE_LOW
     if kind <= 9:  # run rules 2..8: no limit, a side for 2, 5, 6 and a direction for 3
         rule = kind - 1
         if rule == 2 or rule == 5 or rule == 6:
@@ -417,6 +531,19 @@ def _signal_fields(kind, f, c, x, mr, mon_row, fstate, mcfg):
     if kind == 12:
         return mon_row[2], h, SIDE_HIGH
     return mon_row[3], h, SIDE_LOW
+
+
+@inline
+def _dispersion_kind(b, mcfg, c):
+    """Kind of a signal: the dispersion bits name R or S charts for subgroups."""
+    if b != 2 and b != 14:
+        return b
+    if mcfg[c, M_SUBGROUP] == 1:
+        return b  # the MR chart has no lower limit: bit 14 never fires for it
+    use_s = mcfg[c, M_USE_S] > 0
+    if b == 2:
+        return KIND_S_HIGH if use_s else KIND_R_HIGH
+    return KIND_S_LOW if use_s else KIND_R_LOW
 
 
 @jit
@@ -442,7 +569,8 @@ def decode_signals(flags, chars, values, mr, mon, fstate, mcfg):
         for b in range(KIND_BITS.shape[0]):
             if f & KIND_BITS[b]:
                 c = chars[i]
-                v, lim, s = _signal_fields(b, f, c, values[i], mr[i], mon[i], fstate, mcfg)
-                position[j], kind[j], side[j], value[j], limit[j] = i, b, s, v, lim
+                kd = _dispersion_kind(b, mcfg, c)
+                v, lim, s = _signal_fields(kd, f, c, values[i], mr[i], mon[i], fstate, mcfg)
+                position[j], kind[j], side[j], value[j], limit[j] = i, kd, s, v, lim
                 j += 1
     return position, kind, side, value, limit

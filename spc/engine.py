@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from spc import _kernels as k
 from spc.charts import control_limits
-from spc.constants import D2_N2, D4_N2
+from spc.constants import D2_N2, D4_N2, chart_constants
 from spc.engine_types import (
     CusumConfig,
     EwmaConfig,
@@ -32,8 +32,24 @@ from spc.signals import BatchResult, decode
 DEFAULT_BASELINE_SIZE = 25
 DEFAULT_WINDOW = 100
 MAX_ZONE_WINDOW = 16  # the kernel keeps 16 bits of zone history
-_STATE = ("_fstate", "_istate", "_rcfg", "_mcfg", "_baseline", "_ring")
+_STATE = ("_fstate", "_istate", "_rcfg", "_mcfg", "_baseline", "_ring", "_dring")
 __all__ = ["BatchResult", "Engine", "LimitSet", "RollingCapability", "RuleSignal"]
+
+
+def _subgroup_row(size: int, dispersion: str, window: int) -> list[float]:
+    """Kernel configuration columns M_SUBGROUP.. for a chart of subgroups of ``size``."""
+    if size == 1:
+        return [1.0, 0.0, D2_N2, 0.0, D4_N2]
+    if not 2 <= size <= 25:
+        raise ValueError(f"subgroup_size must be 1 (individuals) or 2..25, got {size}")
+    if dispersion not in ("r", "s"):
+        raise ValueError(f"dispersion must be 'r' (range) or 's' (std dev), got {dispersion!r}")
+    if window % size:
+        raise ValueError(f"the engine window ({window}) must be a multiple of subgroup_size {size}")
+    cc = chart_constants(size)
+    if dispersion == "s":
+        return [float(size), 1.0, cc.c4, cc.B3, cc.B4]
+    return [float(size), 0.0, cc.d2, cc.D3, cc.D4]
 
 
 def _rule_row(rules: RuleSet) -> list[int]:
@@ -76,6 +92,7 @@ class Engine:
         self._mcfg: npt.NDArray[np.float64]
         self._baseline: npt.NDArray[np.float64]
         self._ring: npt.NDArray[np.float64]
+        self._dring: npt.NDArray[np.float64]
         self._allocate(max(capacity, 1))
 
     def _allocate(self, capacity: int) -> None:
@@ -84,8 +101,9 @@ class Engine:
             "_istate": np.zeros((capacity, k.N_INT), dtype=np.int64),
             "_rcfg": np.zeros((capacity, k.N_RULE_CFG), dtype=np.int64),
             "_mcfg": np.full((capacity, k.N_MON_CFG), np.nan),
-            "_baseline": np.zeros((capacity, self.baseline_size)),
+            "_baseline": np.zeros((capacity, 2 * self.baseline_size)),
             "_ring": np.zeros((capacity, self.window)),
+            "_dring": np.zeros((capacity, max(self.window // 2, 1))),
         }
         for name, array in new.items():
             if self._count:
@@ -102,13 +120,20 @@ class Engine:
         rules: RuleSet = DEFAULT,
         ewma: EwmaConfig | None = EwmaConfig(),  # noqa: B008 - frozen, shared safely
         cusum: CusumConfig | None = CusumConfig(),  # noqa: B008
+        subgroup_size: int = 1,
+        dispersion: str = "r",
     ) -> int:
         """Register a characteristic; returns its row index.
 
-        ``rules`` applies to the individuals chart (rule 1 also to the MR chart);
-        ``ewma``/``cusum`` None switches those charts off.
+        ``subgroup_size`` 1 charts individuals and moving ranges (I-MR); n = 2..25 charts
+        means of n consecutive values with their range (``dispersion="r"``, X-bar/R) or
+        standard deviation (``"s"``, X-bar/S); the engine's window must then be a
+        multiple of n so that it always holds whole subgroups. ``rules`` apply to the
+        location chart (I or X-bar); rule 1 also to the dispersion chart (MR, R or S).
+        ``ewma``/``cusum`` (on the plotted point) None switches those charts off.
         """
         rule_row = _rule_row(rules)
+        subgroup_row = _subgroup_row(subgroup_size, dispersion, self.window)
         with self._lock:
             if self._count == self._fstate.shape[0]:
                 self._allocate(2 * self._count)
@@ -119,6 +144,9 @@ class Engine:
             for col in (k.F_SUM, k.F_SUMSQ, k.F_SUM_MR):
                 self._fstate[row, col] = 0.0
             self._rcfg[row] = rule_row
+            self._mcfg[row, k.M_SUBGROUP :] = subgroup_row
+            self._fstate[row, k.F_DISP_SUM] = 0.0
+            self._fstate[row, k.F_SG_SUM] = self._fstate[row, k.F_SG_SUMSQ] = 0.0
             if ewma is not None:
                 self._mcfg[row, k.M_EWMA_LAMBDA], self._mcfg[row, k.M_EWMA_L] = ewma.lam, ewma.L
             if cusum is not None:
@@ -139,6 +167,7 @@ class Engine:
             f[k.F_CENTER], f[k.F_UCL], f[k.F_LCL] = limits.center, limits.ucl, limits.lcl
             f[k.F_SIGMA], f[k.F_MR_CENTER] = limits.sigma, limits.mr_center
             f[k.F_MR_UCL] = limits.mr_ucl
+            f[k.F_DISP_LCL] = limits.dispersion_lcl
             self._istate[row, k.I_LIMIT_VERSION] = limits.version
             self._istate[row, k.I_BASELINE_N] = self.baseline_size
             self._istate[row, k.I_LIMIT_N] = limits.baseline_n
@@ -203,7 +232,7 @@ class Engine:
         with self._lock:
             k.update(
                 chars, vals, evaluate, self._fstate, self._istate, self._rcfg, self._mcfg,
-                self._baseline, self._ring, D2_N2, D4_N2, flags, versions, mr, mon,
+                self._baseline, self._ring, self._dring, flags, versions, mr, mon,
             )  # fmt: skip
             new_limits: dict[int, LimitSet] = {}
             for i in np.flatnonzero(flags & k.FLAG_LIMITS_SET):
@@ -227,7 +256,7 @@ class Engine:
         return LimitSet(
             version=version, center=f[k.F_CENTER], ucl=f[k.F_UCL], lcl=f[k.F_LCL],
             sigma=f[k.F_SIGMA], mr_center=f[k.F_MR_CENTER], mr_ucl=f[k.F_MR_UCL],
-            baseline_n=int(self._istate[row, k.I_LIMIT_N]),
+            baseline_n=int(self._istate[row, k.I_LIMIT_N]), dispersion_lcl=f[k.F_DISP_LCL],
         )  # fmt: skip
 
     def baseline_progress(self, row: int) -> tuple[int, int]:
@@ -240,13 +269,19 @@ class Engine:
         self._check_row(row)
         with self._lock:
             f = self._fstate[row].tolist()
+            cfg = self._mcfg[row].tolist()
             n = int(self._istate[row, k.I_RING_COUNT])
-        if n < 2:
+            groups = int(self._istate[row, k.I_DRING_COUNT])
+        subgrouped = cfg[k.M_SUBGROUP] > 1
+        if n < 2 or (subgrouped and groups < 1):
             return None
         mean = f[k.F_REF] + f[k.F_SUM] / n
         var = max(f[k.F_SUMSQ] - f[k.F_SUM] ** 2 / n, 0.0) / (n - 1)
         s_overall = math.sqrt(var)
-        s_within = f[k.F_SUM_MR] / (n - 1) / D2_N2
+        if subgrouped:  # R-bar / d2(n) or s-bar / c4(n) over the subgroups in the window
+            s_within = f[k.F_DISP_SUM] / groups / cfg[k.M_SIGMA_DIV]
+        else:
+            s_within = f[k.F_SUM_MR] / (n - 1) / D2_N2
         lsl = None if math.isnan(f[k.F_LSL]) else f[k.F_LSL]
         usl = None if math.isnan(f[k.F_USL]) else f[k.F_USL]
         return RollingCapability(

@@ -43,7 +43,13 @@ class CusumConfig:
 
 @dataclass(frozen=True)
 class LimitSet:
-    """A frozen, versioned set of I-MR limits (Phase II limits), in the data's unit."""
+    """A frozen, versioned set of Phase II limits, in the data's unit.
+
+    ``sigma`` is the sigma of the plotted statistic (of an individual value, or of a
+    subgroup mean: sigma-hat / sqrt(n)); ``mr_center``/``mr_ucl``/``dispersion_lcl`` are
+    the dispersion chart's (MR, R or S) centre and limits; ``baseline_n`` counts the
+    points (subgroups) the limits were computed from.
+    """
 
     version: int
     center: float
@@ -53,6 +59,7 @@ class LimitSet:
     mr_center: float
     mr_ucl: float
     baseline_n: int
+    dispersion_lcl: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,10 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("ewma", "ewma"),
     ("cusum", "cusum"),
     ("cusum", "cusum"),
+    ("1", "r"),  # subgrouped dispersion charts: R high, R low, S high, S low
+    ("1", "r"),
+    ("1", "s"),
+    ("1", "s"),
 )
 SIDES = ("high", "low", "up", "down", "none")  # indexed by the kernel's SIDE_* codes
 

@@ -29,10 +29,11 @@ class LimitsPublic(BaseModel):
     center: float
     ucl: float
     lcl: float
-    sigma: float = Field(description="sigma-hat = MR-bar / d2")
-    mr_center: float
-    mr_ucl: float
-    baseline_n: int
+    sigma: float = Field(description="sigma of the plotted point (sigma-hat / sqrt(n))")
+    mr_center: float = Field(description="dispersion chart (MR, R or S) centre line")
+    mr_ucl: float = Field(description="dispersion chart upper limit")
+    dispersion_lcl: float = Field(description="dispersion chart lower limit (0 for MR)")
+    baseline_n: int = Field(description="points or subgroups the limits came from")
 
 
 class CapabilityPublic(BaseModel):

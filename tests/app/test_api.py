@@ -193,3 +193,42 @@ def test_dashboard_page_is_served(client: TestClient) -> None:
     response = client.get("/")
     assert response.status_code == 200
     assert "live SPC status" in response.text
+
+
+def _xbar_config(tmp_path: Path, demo_config_path: Path, subgroup: int) -> Path:
+    text = demo_config_path.read_text().replace("subgroup_size: 5", f"subgroup_size: {subgroup}")
+    path = tmp_path / "plant.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_an_xbar_r_characteristic_charts_subgroup_means_and_ranges(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    settings = Settings(config=_xbar_config(tmp_path, demo_config_path, 5), data_dir=tmp_path)
+    char = "line1.turning.length"
+    values = list(np.random.default_rng(3).normal(120.0, 0.03, 25 * 5))
+    with TestClient(create_app(settings)) as client:
+        assert _push(client, _rows(values, datetime.now(UTC) - timedelta(hours=1), char))
+        status = client.get(f"/api/v1/characteristics/{char}/status").json()
+        assert status["characteristic"]["chart"] == "xbar_r"
+        assert status["baseline"] == {"collected": 25, "needed": 25}
+        limits = status["limits"]
+        assert limits["baseline_n"] == 25
+        assert limits["center"] == pytest.approx(float(np.mean(values)), rel=1e-12)
+        shifted = _rows([120.2] * 5, datetime.now(UTC) - timedelta(minutes=5), char)
+        _push(client, shifted)
+        alarms = client.get(f"/api/v1/characteristics/{char}/status").json()["open_alarms"]
+        assert any(a["rule"] == "1" and a["chart"] == "i" for a in alarms)
+
+
+def test_a_subgroup_size_that_does_not_divide_the_window_is_refused_at_start(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    settings = Settings(config=_xbar_config(tmp_path, demo_config_path, 3), data_dir=tmp_path)
+    app = create_app(settings)
+    with (
+        pytest.raises(ValueError, match=r"'line1\.turning\.length'.*multiple of subgroup_size 3"),
+        TestClient(app),
+    ):
+        pass

@@ -119,7 +119,7 @@ BAD_DOCUMENTS = [
     ),
     pytest.param(
         _with(lambda d: _char(d).update(chart="xbar-r")),
-        f"{CHAR} > chart: Input should be 'imr'",
+        f"{CHAR} > chart: Input should be 'imr', 'xbar_r' or 'xbar_s'",
         id="unsupported chart",
     ),
     pytest.param(
@@ -139,8 +139,18 @@ BAD_DOCUMENTS = [
     ),
     pytest.param(
         _with(lambda d: _char(d).update(subgroup_size=5)),
-        f"{CHAR} > subgroup_size: Input should be 1",
-        id="unsupported subgroup size",
+        f"{CHAR}: chart imr plots individuals: subgroup_size must be 1",
+        id="subgroup size on an individuals chart",
+    ),
+    pytest.param(
+        _with(lambda d: _char(d).update(chart="xbar_r")),
+        f"{CHAR}: chart xbar_r needs subgroup_size 2..25",
+        id="subgrouped chart without a subgroup size",
+    ),
+    pytest.param(
+        _with(lambda d: _char(d).update(chart="xbar_r", subgroup_size=26)),
+        f"{CHAR} > subgroup_size: Input should be less than or equal to 25",
+        id="subgroup too large",
     ),
     pytest.param(
         _with(lambda d: _char(d).update(id="c 1")),
