@@ -7,12 +7,14 @@ dashboard in this process. Ctrl-C stops everything.
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -56,6 +58,21 @@ def _serve_in_thread(settings: Settings, port: int) -> tuple[uvicorn.Server, thr
     return server, thread
 
 
+def _wait_for_collectors(port: int, timeout_s: float = 30.0) -> None:
+    """Block until /healthz reports every collector connected (the line is being read)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                collectors = json.load(r)["collectors"]
+            if collectors and all(collectors.values()):
+                return
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.2)
+    _log.warning("collectors not all connected after %.0f s; starting the camera anyway", timeout_s)
+
+
 def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, seed: int) -> None:
     """Run the whole demo until interrupted.
 
@@ -91,6 +108,7 @@ def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, se
              "--ground-truth", str(data_dir / "ground-truth-opcua.json")],
             data_dir / "sim-opcua.log", "OPC UA simulator", opcua_port,
         ))  # fmt: skip
+        _wait_for_collectors(http_port)
         stack.enter_context(_child(
             [*sim, "camera", *config, "--broker", broker.url, *scenario,
              "--ground-truth", str(data_dir / "ground-truth-camera.json")],

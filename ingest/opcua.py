@@ -27,7 +27,7 @@ from ingest.model import DeadLetter, Measurement, Quality
 from ingest.pipeline import Pipeline, Submission
 
 _log = logging.getLogger(__name__)
-BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 def quality_of(status: ua.StatusCode | None) -> Quality:

@@ -32,13 +32,13 @@ def test_demo_serves_live_cpk_and_flags_the_injected_shift(tmp_path: Path) -> No
     data_dir = tmp_path / "demo"
     proc = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--port", str(port), "--data-dir",
-         str(data_dir), "--takt", "0.05", "--shift-after", "100"],
+         str(data_dir), "--takt", "0.05", "--shift-after", "300"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     status_url = f"http://127.0.0.1:{port}/api/v1/characteristics/line1.turning.diameter/status"
     status = None
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             status = _get(status_url)
             if status and status["capability"] and status["open_alarms"]:
@@ -54,6 +54,6 @@ def test_demo_serves_live_cpk_and_flags_the_injected_shift(tmp_path: Path) -> No
     assert any(a["rule"] == "1" for a in status["open_alarms"]), status
     assert f"dashboard http://127.0.0.1:{port}/" in output
     truth = json.loads((data_dir / "ground-truth-opcua.json").read_text())
-    assert truth["shift"]["start_part_index"] == 100
+    assert truth["shift"]["start_part_index"] == 300
     # the baseline was taken before the shift: limits centred on the nominal 25.00 mm
     assert abs(status["limits"]["center"] - 25.0) < 0.01, status["limits"]
