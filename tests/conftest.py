@@ -5,9 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import os
+
 import pytest
+from hypothesis import settings
 
 from tests.support.mosquitto import Broker, running_mosquitto
+
+# Deterministic by default: the same examples on every run, so CI is reproducible and a
+# failure replays. `HYPOTHESIS_PROFILE=explore ./scripts/test` searches new random ones.
+settings.register_profile("default", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "deploy" / "examples" / "demo-plant.yaml"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -605,3 +606,15 @@ def test_non_finite_limits_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=f"{name} must be a finite number"):
         capability(ALTERNATING, lsl=lsl, usl=usl, target=target)
+
+
+def test_tightly_clustered_data_with_an_extreme_fit_raise_no_warning() -> None:
+    """Regression: a Hypothesis example where the Weibull fit's shape overflowed scipy's
+    tail functions, leaking a RuntimeWarning (an error under the test settings)."""
+    data = [74.00284249091172, 74.00172958494551, 74.00481049717877, 73.99645412386128,
+            73.98690569431321, 74.00019106693885, 74.00250748334665, 73.98250011407242,
+            74.00385837589819]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = capability(data, usl=74.011)
+    assert result.cpk is not None
