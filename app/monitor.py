@@ -89,15 +89,23 @@ class Monitor:
         return self.engine.baseline_progress(self._rows[characteristic])
 
     async def restore(self) -> None:
-        """Rebuild engine state from the store: active limits, then the recent window."""
+        """Rebuild engine state from the store: active limits, then a replay of the tail.
+
+        The replay covers the capability window, or the whole Phase I baseline while
+        limits are not frozen yet, and starts on a subgroup boundary so that subgroups
+        re-form exactly as they were.
+        """
+        engine = self.engine
         for char_id, row in self._rows.items():
             stored = await self._store.active_limits(char_id)
             if stored is not None:
-                self.engine.restore_limits(row, stored.limits)
-            recent = await self._store.recent_measurements(char_id, self.engine.window)
-            good = [m for m in recent if m.quality.value == "good"]
-            if good:
-                await self._run_engine(good, live=False)
+                engine.restore_limits(row, stored.limits)
+            n = self._records[char_id].subgroup_size
+            span = engine.window if stored else max(engine.window, engine.baseline_size * n)
+            total = await self._store.count_charted(char_id)
+            tail = await self._store.charted_tail(char_id, span + total % n)
+            if tail:
+                await self._run_engine(tail, live=False)
         _log.info("engine state restored for %d characteristics", len(self._rows))
 
     async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None:

@@ -259,6 +259,27 @@ class SqliteStore:
 
         return await self._run(read)
 
+    async def count_charted(self, characteristic: str) -> int:
+        sql = "SELECT count(*) FROM measurements WHERE characteristic = ? AND quality = 'good'"
+        return await self._run(lambda conn: int(conn.execute(sql, (characteristic,)).fetchone()[0]))
+
+    async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
+        def read(conn: sqlite3.Connection) -> list[Measurement]:
+            cur = conn.execute(
+                "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
+                "FROM measurements WHERE characteristic = ? AND quality = 'good' "
+                "ORDER BY id DESC LIMIT ?",
+                (characteristic, limit),
+            )
+            rows = cur.fetchall()
+            rows.reverse()
+            return [
+                Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
+                for r in rows
+            ]
+
+        return await self._run(read)
+
     async def count_verdicts(self) -> int:
         return await self._run(
             lambda conn: int(conn.execute("SELECT count(*) FROM verdicts").fetchone()[0])

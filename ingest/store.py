@@ -81,6 +81,18 @@ class MeasurementStore(Protocol):
         ...
 
     async def count_measurements(self, characteristic: str | None = None) -> int: ...
+    async def count_charted(self, characteristic: str) -> int:
+        """How many good-quality measurements of a characteristic were stored (and charted)."""
+        ...
+
+    async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
+        """The last ``limit`` good-quality measurements in the order they were stored.
+
+        That is the order the engine saw them in: replaying it rebuilds the engine's state
+        exactly (subgroups included), unlike time order when data arrived out of order.
+        """
+        ...
+
     async def count_verdicts(self) -> int: ...
 
 

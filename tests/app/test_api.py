@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Settings, create_app
+from spc import control_limits
 
 CHAR = "line1.turning.diameter"
 
@@ -232,3 +233,25 @@ def test_a_subgroup_size_that_does_not_divide_the_window_is_refused_at_start(
         TestClient(app),
     ):
         pass
+
+
+def test_a_restart_during_phase_one_keeps_every_subgroup_aligned(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    # 24 subgroups of 5 and 3 values stored (more than the 100-value window), restart,
+    # then the 2 values that complete subgroup 25: the limits must be those of all 125.
+    settings = Settings(config=_xbar_config(tmp_path, demo_config_path, 5), data_dir=tmp_path)
+    char = "line1.turning.length"
+    values = list(np.random.default_rng(8).normal(120.0, 0.03, 125))
+    rows = _rows(values, datetime.now(UTC) - timedelta(hours=1), char)
+    with TestClient(create_app(settings)) as first:
+        _push(first, rows[:123])
+    with TestClient(create_app(settings)) as second:
+        before = second.get(f"/api/v1/characteristics/{char}/status").json()
+        assert before["baseline"]["collected"] == 24
+        _push(second, rows[123:])
+        limits = second.get(f"/api/v1/characteristics/{char}/status").json()["limits"]
+    expected = control_limits(values, "xbar_r", subgroup_size=5)
+    assert limits is not None
+    assert limits["center"] == pytest.approx(expected.center, rel=1e-12)
+    assert limits["ucl"] == pytest.approx(expected.ucl, rel=1e-12)

@@ -383,3 +383,13 @@ async def test_the_sqlite_store_runs_in_wal_mode(tmp_path: Path, anyio_backend: 
             conn.close()
     finally:
         await store.close()
+
+
+async def test_charted_tail_replays_good_measurements_in_storage_order(store: Store) -> None:
+    order = [3, 0, 4, 1, 2]  # stored out of time order: the replay keeps storage order
+    await store.add_measurements([measurement(i) for i in order])
+    await store.add_measurements([measurement(5, quality=Quality.BAD)])
+
+    assert await store.count_charted("c1") == 5
+    assert await store.charted_tail("c1", 3) == [measurement(4), measurement(1), measurement(2)]
+    assert await store.charted_tail("c9", 3) == []
