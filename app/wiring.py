@@ -22,6 +22,7 @@ from ingest.sqlite_store import SqliteStore
 from spc import Engine
 
 _log = logging.getLogger(__name__)
+SHUTDOWN_DRAIN_S = 10.0
 
 
 def characteristic_records(plant: PlantConfig) -> list[CharacteristicRecord]:
@@ -156,12 +157,17 @@ class Service:
             collector.start()
 
     async def stop(self) -> None:
-        """Stop ingest first, flush what was accepted, then close the store."""
+        """Stop intake, flush what was accepted (its PUBACKs go out), then disconnect."""
         if self.mqtt is not None:
-            await asyncio.to_thread(self.mqtt.stop)
+            self.mqtt.pause()
         for collector in self.opcua:
             await collector.stop()
-        await self.pipeline.drain()
+        if not await self.pipeline.drain(timeout_s=SHUTDOWN_DRAIN_S):
+            _log.warning("shutdown: %d submissions not stored within %.0f s; senders that "
+                         "were not acknowledged will resend", self.pipeline.queued,
+                         SHUTDOWN_DRAIN_S)  # fmt: skip
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
         if self._pipeline_task is not None:
             self._pipeline_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -90,7 +90,13 @@ class MqttCollector:
             len(self._bindings),
         )
 
+    def pause(self) -> None:
+        """Stop new deliveries (unsubscribe); acknowledgements still go out."""
+        if self._bindings and self.connected:
+            self._client.unsubscribe(list(self._bindings))
+
     def stop(self) -> None:
+        """Disconnect; call after the pipeline drained so queued PUBACKs are sent first."""
         self._client.disconnect()
         self._client.loop_stop()
         self.connected = False

@@ -161,10 +161,19 @@ class Pipeline:
             finally:
                 self._busy = False
 
-    async def drain(self) -> None:
-        """Wait until everything queued so far has been flushed (used at shutdown, in tests)."""
-        while self._busy or not self._queue.empty():  # noqa: ASYNC110 - polled only at shutdown
+    async def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything queued so far is flushed; False if ``timeout_s`` ran out.
+
+        Used at shutdown (bounded: a store that stays down must not hang the service;
+        what is still queued is then unacknowledged and the broker redelivers it).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout_s is None else loop.time() + timeout_s
+        while self._busy or not self._queue.empty():
+            if deadline is not None and loop.time() > deadline:
+                return False
             await asyncio.sleep(0.01)
+        return True
 
     async def _flush(self, group: list[Submission]) -> None:
         started = asyncio.get_running_loop().time()

@@ -164,6 +164,12 @@ def _resum_window(fstate, istate, ring, c):
         total += ring[c, j]
         j = j + 1 if j + 1 < w else 0
     ref = total / count if count > 0 else fstate[c, F_REF]
+    # the open subgroup's sums are shifted by the same reference: move them along
+    shift = fstate[c, F_REF] - ref
+    held = istate[c, I_SG_COUNT]
+    if held > 0:
+        fstate[c, F_SG_SUMSQ] += 2.0 * shift * fstate[c, F_SG_SUM] + held * shift * shift
+        fstate[c, F_SG_SUM] += held * shift
     fstate[c, F_REF] = ref
     s = 0.0
     s2 = 0.0
@@ -433,8 +439,16 @@ def _baseline_point(fstate, istate, mcfg, baseline, c, x, disp):
     istate[c, I_BASELINE_N] = b + 1
     if b + 1 == width:
         _freeze_baseline(fstate, istate, mcfg, baseline, c)
-        _reset_runs(istate, fstate, c)
-        return True
+        if fstate[c, F_SIGMA] > 0:
+            _reset_runs(istate, fstate, c)
+            return True
+        # no variation at all (a stuck or coarse gauge): limits would be zero-width and
+        # flag everything; drop the oldest point and keep collecting instead
+        istate[c, I_LIMIT_VERSION] = 0
+        for j in range(width - 1):
+            baseline[c, j] = baseline[c, j + 1]
+            baseline[c, width + j] = baseline[c, width + j + 1]
+        istate[c, I_BASELINE_N] = width - 1
     return False
 
 

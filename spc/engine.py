@@ -184,6 +184,9 @@ class Engine:
         Run rules, EWMA and CUSUM restart against the new version.
         """
         self._check_row(row)
+        if self._mcfg[row, k.M_SUBGROUP] > 1:
+            raise ValueError("recalculate supports individuals (I-MR) only so far; "
+                             "X-bar charts keep their Phase I limits")  # fmt: skip
         values = np.asarray(baseline, dtype=np.float64)
         dropped = set(exclude)
         if any(not 0 <= i < values.size for i in dropped):
@@ -193,8 +196,10 @@ class Engine:
             raise ValueError("a baseline needs at least 2 points left after the exclusions")
         chart = control_limits(kept, "imr")
         assert chart.dispersion is not None  # the I chart always has its MR chart
+        with self._lock:
+            version = int(self._istate[row, k.I_LIMIT_VERSION]) + 1
         limits = LimitSet(
-            version=int(self._istate[row, k.I_LIMIT_VERSION]) + 1,
+            version=version,
             center=float(chart.center), ucl=float(chart.ucl), lcl=float(chart.lcl),
             sigma=float(chart.sigma), mr_center=float(chart.dispersion.center),
             mr_ucl=float(chart.dispersion.ucl), baseline_n=int(kept.size),

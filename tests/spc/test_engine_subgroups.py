@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spc import CusumConfig, Engine, EwmaConfig, RuleSet, capability, check_rules, control_limits
+from spc import _kernels as k
 from spc.ewma_cusum import cusum, ewma
 from tests.spc.test_charts import PISTON_RINGS
 from tests.spc.test_engine_rules import rule_sets
@@ -168,3 +169,36 @@ def test_spread_collapsing_below_the_lower_dispersion_limit_signals_low(dispersi
     assert [(s.position, s.side, s.limit) for s in low] == [(9, "low", limits.dispersion_lcl)]
     stat = np.ptp(quiet) if dispersion == "r" else quiet.std(ddof=1)
     assert low[0].value == pytest.approx(stat, rel=1e-12)
+
+
+def test_subgroup_means_stay_exact_when_the_sums_are_re_centred_mid_subgroup() -> None:
+    """Review finding: a one-step change on a 0.01 mm gauge re-centred the rolling sums
+    while a subgroup was open, and its mean came out 10.0115 instead of 10.01."""
+    engine = Engine()  # baseline 25 subgroups, window 100
+    row = engine.add_characteristic(subgroup_size=5, ewma=None, cusum=None)
+    values = [10.00] * 137 + [10.01] * 200
+    for i, v in enumerate(values):
+        engine.process([row], [v])
+        if (i + 1) % 5 == 0:
+            expected = float(np.mean(values[i - 4 : i + 1]))
+            assert engine._fstate[row, k.F_LAST_PLOT] == pytest.approx(expected, abs=1e-12), i
+
+
+def test_a_baseline_without_any_variation_keeps_collecting_instead_of_freezing() -> None:
+    """Review finding: a stuck gauge froze sigma = 0 and then every point signalled."""
+    engine = Engine(baseline_size=25, window=100)
+    row = engine.add_characteristic()
+    assert engine.process([row] * 40, [10.0] * 40).count == 0
+    assert engine.limits(row) is None
+    assert engine.baseline_progress(row) == (24, 25)
+    engine.process([row] * 2, [10.01, 10.0])
+    limits = engine.limits(row)
+    assert limits is not None
+    assert limits.sigma > 0
+
+
+def test_recalculate_refuses_subgrouped_characteristics_for_now() -> None:
+    engine = Engine(baseline_size=5, window=20)
+    row = engine.add_characteristic(subgroup_size=5)
+    with pytest.raises(ValueError, match="individuals"):
+        engine.recalculate(row, np.arange(25.0))
