@@ -1,10 +1,9 @@
 """The one place where exceptions become HTTP responses (RFC 9457 problem+json).
 
 AppError
- ├── NotFound           404: the named resource does not exist
- └── Unavailable        503: a dependency (store) cannot serve right now
-Request validation errors become 422 with every offending field listed; anything
-unexpected becomes a 500 without a traceback.
+ └── NotFound           404: the named resource does not exist
+Request validation errors become 422 with every offending field listed, a StoreError
+503; anything unexpected becomes a 500 without a traceback.
 """
 
 from __future__ import annotations
@@ -37,11 +36,6 @@ class AppError(Exception):
 class NotFound(AppError):
     status = 404
     title = "Not found"
-
-
-class Unavailable(AppError):
-    status = 503
-    title = "Service unavailable"
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:

@@ -10,6 +10,7 @@ bounded queue turns a slow store into backpressure on the collectors.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,8 +78,14 @@ def unknown_characteristic(m: Measurement, now: datetime) -> DeadLetter:
         received_at=now,
         source=m.source,
         reason=f"characteristic: unknown characteristic {m.characteristic!r}",
-        payload=f'{{"characteristic": "{m.characteristic}", "value": {m.value!r}, '
-        f'"time": "{m.time.isoformat()}", "ingest_id": "{m.ingest_id}"}}',
+        payload=json.dumps(
+            {
+                "characteristic": m.characteristic,
+                "value": m.value,
+                "time": m.time.isoformat(),
+                "ingest_id": m.ingest_id,
+            }
+        ),
     )
 
 
@@ -237,9 +244,8 @@ class Pipeline:
     ) -> None:
         if not fresh:
             return
-        new_ids = {m.ingest_id for m in fresh}
         live_flags = {m.ingest_id: live for m, live in kept}
-        good = [m for m in fresh if m.quality is Quality.GOOD and m.ingest_id in new_ids]
+        good = [m for m in fresh if m.quality is Quality.GOOD]
         for live in (False, True):
             part = [m for m in good if live_flags.get(m.ingest_id, True) is live]
             if not part:

@@ -234,21 +234,9 @@ class SqliteStore:
         return await self._run(write)
 
     async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
-        def read(conn: sqlite3.Connection) -> list[Measurement]:
-            cur = conn.execute(
-                "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
-                "FROM measurements WHERE characteristic = ? "
-                "ORDER BY time_us DESC, id DESC LIMIT ?",
-                (characteristic, limit),
-            )
-            rows = cur.fetchall()
-            rows.reverse()
-            return [
-                Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
-                for r in rows
-            ]
-
-        return await self._run(read)
+        return await self._run(
+            lambda conn: _tail(conn, characteristic, limit, "", "time_us DESC, id DESC")
+        )
 
     async def count_measurements(self, characteristic: str | None = None) -> int:
         def read(conn: sqlite3.Connection) -> int:
@@ -264,21 +252,9 @@ class SqliteStore:
         return await self._run(lambda conn: int(conn.execute(sql, (characteristic,)).fetchone()[0]))
 
     async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
-        def read(conn: sqlite3.Connection) -> list[Measurement]:
-            cur = conn.execute(
-                "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
-                "FROM measurements WHERE characteristic = ? AND quality = 'good' "
-                "ORDER BY id DESC LIMIT ?",
-                (characteristic, limit),
-            )
-            rows = cur.fetchall()
-            rows.reverse()
-            return [
-                Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
-                for r in rows
-            ]
-
-        return await self._run(read)
+        return await self._run(
+            lambda conn: _tail(conn, characteristic, limit, "AND quality = 'good'", "id DESC")
+        )
 
     async def count_verdicts(self) -> int:
         return await self._run(
@@ -447,6 +423,25 @@ def _unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]
             stored.add(key)
             fresh.append(item)
     return fresh
+
+
+def _tail(
+    conn: sqlite3.Connection, characteristic: str, limit: int, where: str, newest_first: str
+) -> list[Measurement]:
+    """The last ``limit`` measurements by ``newest_first`` ordering, returned oldest first.
+
+    ``where`` and ``newest_first`` are fixed SQL fragments from this module, never input.
+    """
+    rows = conn.execute(
+        "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
+        f"FROM measurements WHERE characteristic = ? {where} "
+        f"ORDER BY {newest_first} LIMIT ?",
+        (characteristic, limit),
+    ).fetchall()
+    rows.reverse()
+    return [
+        Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7])) for r in rows
+    ]
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

@@ -121,8 +121,8 @@ def capability(
     s_overall = float(x.std(ddof=1))
     if not (s_within > 0.0 and s_overall > 0.0):
         raise ValueError("the data have no variation; capability is undefined")
-    cp, cpk, cpu, cpl = _indices(mean, s_within, lsl, usl)
-    pp, ppk, ppu, ppl = _indices(mean, s_overall, lsl, usl)
+    cp, cpk, cpu, cpl = capability_indices(mean, s_within, lsl, usl)
+    pp, ppk, ppu, ppl = capability_indices(mean, s_overall, lsl, usl)
     n, dof = int(x.size), _within_dof(sigma_within, *groups.shape)
     ad, normality_p = normality(x)
     return Capability(
@@ -251,10 +251,14 @@ def _within_dof(method: str, subgroups: int, size: int) -> float:
     return factor * subgroups * (size - 1)
 
 
-def _indices(
+def capability_indices(
     centre: float, sigma: float, lsl: float | None, usl: float | None
 ) -> tuple[float | None, float | None, float | None, float | None]:
-    """(spread index, worst one-sided, upper, lower) for one sigma."""
+    """(Cp, Cpk, Cpu, Cpl) for one sigma (or Pp, Ppk, Ppu, Ppl with the overall sigma).
+
+    Cp = (USL - LSL) / 6 sigma, Cpu = (USL - centre) / 3 sigma, Cpl = (centre - LSL) /
+    3 sigma, Cpk = the smaller of those defined; None where a limit is missing.
+    """
     upper = (usl - centre) / (3.0 * sigma) if usl is not None else None
     lower = (centre - lsl) / (3.0 * sigma) if lsl is not None else None
     spread = (usl - lsl) / (6.0 * sigma) if usl is not None and lsl is not None else None

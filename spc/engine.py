@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from spc import _kernels as k
+from spc.capability import capability_indices
 from spc.charts import control_limits
 from spc.constants import D2_N2, D4_N2, chart_constants
 from spc.engine_types import (
@@ -289,10 +290,11 @@ class Engine:
             s_within = f[k.F_SUM_MR] / (n - 1) / D2_N2
         lsl = None if math.isnan(f[k.F_LSL]) else f[k.F_LSL]
         usl = None if math.isnan(f[k.F_USL]) else f[k.F_USL]
+        cp, cpk = _indices(mean, s_within, lsl, usl)
+        pp, ppk = _indices(mean, s_overall, lsl, usl)
         return RollingCapability(
             n=n, mean=mean, sigma_within=s_within, sigma_overall=s_overall,
-            cp=_spread_index(lsl, usl, s_within), cpk=_location_index(mean, lsl, usl, s_within),
-            pp=_spread_index(lsl, usl, s_overall), ppk=_location_index(mean, lsl, usl, s_overall),
+            cp=cp, cpk=cpk, pp=pp, ppk=ppk,
         )  # fmt: skip
 
     def snapshot(self) -> dict[str, Any]:
@@ -325,18 +327,11 @@ class Engine:
         scratch.process([row] * 4, [0.1, 0.2, 0.3, 0.9])
 
 
-def _spread_index(lsl: float | None, usl: float | None, sigma: float) -> float | None:
-    if lsl is None or usl is None or sigma <= 0:
-        return None
-    return (usl - lsl) / (6.0 * sigma)
-
-
-def _location_index(
-    mean: float, lsl: float | None, usl: float | None, sigma: float
-) -> float | None:
+def _indices(
+    mean: float, sigma: float, lsl: float | None, usl: float | None
+) -> tuple[float | None, float | None]:
+    """(spread, worst one-sided) index; None for a window without variation."""
     if sigma <= 0:
-        return None
-    sides = [(usl - mean) / (3.0 * sigma) if usl is not None else None,
-             (mean - lsl) / (3.0 * sigma) if lsl is not None else None]  # fmt: skip
-    present = [v for v in sides if v is not None]
-    return min(present) if present else None
+        return None, None
+    spread, worst, _, _ = capability_indices(mean, sigma, lsl, usl)
+    return spread, worst
