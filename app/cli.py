@@ -15,9 +15,16 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.main import create_app
     from app.settings import Settings
+    from app.wiring import load_checked_plant
+    from ingest import ConfigError
 
     overrides = {"config": args.config} if args.config else {}
     settings = Settings(**overrides)
+    try:
+        load_checked_plant(settings)  # refuse a bad plant file before anything starts
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.http.host,
@@ -27,10 +34,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from ingest import ConfigError, load_plant_config
+    from app.settings import Settings
+    from app.wiring import load_checked_plant
+    from ingest import ConfigError
 
     try:
-        plant = load_plant_config(args.path)
+        plant = load_checked_plant(Settings(config=args.path))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -44,6 +53,16 @@ def _demo(args: argparse.Namespace) -> int:
 
     run_demo(args.port, args.data_dir, args.shift_after, args.takt, args.seed)
     return 0
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """Setting errors named by the environment variable that sets them."""
+    lines = [
+        f"  - SPCMON_{'__'.join(str(part).upper() for part in err['loc'])}: "
+        f"{err['msg'].removeprefix('Value error, ')}"
+        for err in exc.errors()
+    ]
+    return "invalid settings:\n" + "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ValidationError as exc:
-        print(f"invalid settings:\n{exc}", file=sys.stderr)
+        print(settings_problems(exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

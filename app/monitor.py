@@ -54,18 +54,15 @@ class Monitor:
         if record.id in self._rows:
             return
         self._rules[record.id] = rules_of(record)
-        try:
-            self._rows[record.id] = self.engine.add_characteristic(
-                record.lsl,
-                record.usl,
-                rules=self._rules[record.id],
-                ewma=EwmaConfig(*record.ewma) if record.ewma else None,
-                cusum=CusumConfig(*record.cusum) if record.cusum else None,
-                subgroup_size=record.subgroup_size,
-                dispersion="s" if record.chart == "xbar_s" else "r",
-            )
-        except ValueError as exc:  # e.g. a subgroup size that does not divide the window
-            raise ValueError(f"characteristic {record.id!r}: {exc} (SPCMON_SPC__WINDOW)") from exc
+        self._rows[record.id] = self.engine.add_characteristic(
+            record.lsl,
+            record.usl,
+            rules=self._rules[record.id],
+            ewma=EwmaConfig(*record.ewma) if record.ewma else None,
+            cusum=CusumConfig(*record.cusum) if record.cusum else None,
+            subgroup_size=record.subgroup_size,
+            dispersion="s" if record.chart == "xbar_s" else "r",
+        )
         self._ids.append(record.id)
         self._records[record.id] = record
 

@@ -14,7 +14,14 @@ from alerts import AlarmManager
 from app.metrics import IngestMetrics, SpcCollector
 from app.monitor import Monitor
 from app.settings import Settings
-from ingest import CharacteristicRecord, Pipeline, PlantConfig, Store, load_plant_config
+from ingest import (
+    CharacteristicRecord,
+    ConfigError,
+    Pipeline,
+    PlantConfig,
+    Store,
+    load_plant_config,
+)
 from ingest.mqtt import MqttCollector, MqttOptions
 from ingest.mqtt_payload import TopicBinding
 from ingest.opcua import OpcuaCollector
@@ -23,6 +30,26 @@ from spc import Engine
 
 _log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_S = 10.0
+
+
+def load_checked_plant(settings: Settings) -> PlantConfig:
+    """The plant file, validated, and checked against the settings it will run with.
+
+    Raises ``ConfigError`` naming every offending entry; used by the service at start-up
+    and by ``spcmon serve`` / ``spcmon config check`` before anything starts.
+    """
+    plant = load_plant_config(settings.config)
+    window = settings.spc.window
+    problems = [
+        f"lines '{line.id}' > processes '{process.id}' > characteristics '{c.id}' > "
+        f"subgroup_size: {c.subgroup_size} does not divide the capability window of "
+        f"{window} values (SPCMON_SPC__WINDOW); use a window that is a multiple of it"
+        for line, process, c in plant.iter_characteristics()
+        if window % c.subgroup_size
+    ]
+    if problems:
+        raise ConfigError(str(settings.config), problems)
+    return plant
 
 
 def characteristic_records(plant: PlantConfig) -> list[CharacteristicRecord]:
@@ -105,7 +132,7 @@ class Service:
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
-        plant = load_plant_config(settings.config)
+        plant = load_checked_plant(settings)
         store = SqliteStore(settings.sqlite_path)
         alarms = AlarmManager(store)
         engine = Engine(baseline_size=settings.spc.baseline_size, window=settings.spc.window)

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Settings, create_app
+from ingest import ConfigError
 from spc import control_limits
 
 CHAR = "line1.turning.diameter"
@@ -229,7 +230,7 @@ def test_a_subgroup_size_that_does_not_divide_the_window_is_refused_at_start(
     settings = Settings(config=_xbar_config(tmp_path, demo_config_path, 3), data_dir=tmp_path)
     app = create_app(settings)
     with (
-        pytest.raises(ValueError, match=r"'line1\.turning\.length'.*multiple of subgroup_size 3"),
+        pytest.raises(ConfigError, match=r"'line1\.turning\.length' > subgroup_size: 3 does not"),
         TestClient(app),
     ):
         pass
