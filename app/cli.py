@@ -48,6 +48,40 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from app.settings import Settings
+    from app.storage import pg_options
+    from ingest.errors import StoreError
+    from ingest.pg_store import PostgresStore
+
+    settings = Settings()
+    if settings.database.url is None:
+        print(
+            "SPCMON_DATABASE__URL is not set: nothing to upgrade (the embedded SQLite store "
+            "brings its file up to date when the service starts)",
+            file=sys.stderr,
+        )
+        return 2
+    store = PostgresStore(settings.database.url.get_secret_value(), pg_options(settings.database))
+
+    async def upgrade() -> None:
+        await store.open()  # applies pending migrations and the storage policies
+        await store.close()
+
+    try:
+        asyncio.run(upgrade())
+    except StoreError as exc:
+        print(f"database upgrade failed: {exc}", file=sys.stderr)
+        return 1
+    state = store.schema
+    assert state is not None  # set by open()
+    applied = ", ".join(str(v) for v in state.applied) or "none (already up to date)"
+    print(f"schema version {state.version}, {state.kind} mode; migrations applied: {applied}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
@@ -85,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate a plant config file")
     check.add_argument("path", type=Path)
     check.set_defaults(func=_check_config)
+    db = sub.add_parser("db", help="database tools (PostgreSQL / TimescaleDB)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser(
+        "upgrade", help="apply pending schema migrations to SPCMON_DATABASE__URL (idempotent)"
+    )
+    upgrade.set_defaults(func=_db_upgrade)
     return parser
 
 

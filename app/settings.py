@@ -5,7 +5,9 @@ Nested groups use a double underscore: ``SPCMON_MQTT__URL=mqtt://broker:1883``.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
@@ -56,6 +58,42 @@ class OpcuaSettings(BaseModel):
         return value
 
 
+class DatabaseSettings(BaseModel):
+    """PostgreSQL / TimescaleDB; without ``url`` the embedded SQLite file is the store."""
+
+    url: SecretStr | None = Field(
+        default=None, description="postgresql://user:password@host:port/database"
+    )
+    pool_size: int = Field(default=4, ge=1, le=100, description="connections at most")
+    timescaledb: Literal["auto", "require", "off"] = Field(
+        default="auto", description="use TimescaleDB when the extension is there (auto)"
+    )
+    expected_rate: float = Field(
+        default=1000.0, gt=0, description="measurements per second, plant-wide: sizes chunks"
+    )
+    compress_after_days: int = Field(default=7, ge=1, le=3650)
+    retention_days: int | None = Field(
+        default=None, ge=2, le=36_500, description="drop raw data older than this; unset: keep"
+    )
+    spool_dir: Path | None = Field(
+        default=None, description="where writes wait while the database is away (data_dir/spool)"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected postgresql://user:password@host:port/database")
+        return value
+
+    @property
+    def retention(self) -> timedelta | None:
+        return timedelta(days=self.retention_days) if self.retention_days else None
+
+
 class SpcSettings(BaseModel):
     baseline_size: int = Field(default=25, ge=2, le=1000, description="Phase I points")
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
@@ -78,6 +116,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=Path("data"), description="SQLite file and local state")
     log_level: str = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
     opcua: OpcuaSettings = OpcuaSettings()
     spc: SpcSettings = SpcSettings()
@@ -86,3 +125,7 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "spcmon.sqlite3"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.database.spool_dir or self.data_dir / "spool"

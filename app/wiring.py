@@ -14,6 +14,7 @@ from alerts import AlarmManager
 from app.metrics import IngestMetrics, SpcCollector
 from app.monitor import Monitor
 from app.settings import Settings
+from app.storage import build_store
 from ingest import (
     CharacteristicRecord,
     ConfigError,
@@ -25,7 +26,7 @@ from ingest import (
 from ingest.mqtt import MqttCollector, MqttOptions
 from ingest.mqtt_payload import TopicBinding
 from ingest.opcua import OpcuaCollector
-from ingest.sqlite_store import SqliteStore
+from ingest.spool import SpooledStore
 from spc import Engine
 
 _log = logging.getLogger(__name__)
@@ -133,7 +134,7 @@ class Service:
     @classmethod
     def build(cls, settings: Settings) -> Service:
         plant = load_checked_plant(settings)
-        store = SqliteStore(settings.sqlite_path)
+        store = build_store(settings)
         alarms = AlarmManager(store)
         engine = Engine(baseline_size=settings.spc.baseline_size, window=settings.spc.window)
         monitor = Monitor(store, alarms, engine)
@@ -199,4 +200,16 @@ class Service:
             self._pipeline_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pipeline_task
+        if isinstance(self.store, SpooledStore) and not await self.store.drain(SHUTDOWN_DRAIN_S):
+            spool = self.store.spool
+            _log.warning(
+                "shutdown: %d rows stay in the spool %s, replayed at the next start",
+                spool.rows,
+                spool.directory,
+            )
         await self.store.close()
+
+    @property
+    def spooled_rows(self) -> int:
+        """Rows waiting on disk for the database (0 without a spool)."""
+        return self.store.spool.rows if isinstance(self.store, SpooledStore) else 0

@@ -5,6 +5,7 @@ IngestError
  ├── PayloadError       a wire payload cannot be turned into records (names the field)
  ├── ConfigError        the plant configuration file is invalid (names the entry)
  └── StoreError         the store failed to read or write
+      └── StoreUnavailable  the database cannot be reached; writes can be spooled
 """
 
 from __future__ import annotations
@@ -44,3 +45,10 @@ class ConfigError(IngestError):
 
 class StoreError(IngestError):
     """The store could not complete an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached (connection refused or lost, pool exhausted).
+
+    Unlike other store errors this is expected to pass: writes can wait in the spool.
+    """

@@ -79,6 +79,8 @@ def _check_text(value: str, name: str, required: bool = True) -> None:
         raise InvalidRecord(name, "must not be empty")
     if len(value) > 256:
         raise InvalidRecord(name, "longer than 256 characters")
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it on every backend alike
+        raise InvalidRecord(name, "contains a NUL character")
 
 
 @dataclass(frozen=True, slots=True)

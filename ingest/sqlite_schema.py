@@ -1,12 +1,13 @@
 """Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Columns added after a table was first created: (table, column, definition). Applied
 # in place to an existing file whose table lacks them (SQLite adds columns cheaply).
 ADDED_COLUMNS = (
     ("characteristics", "monitoring", 'TEXT NOT NULL DEFAULT \'{"ewma": null, "cusum": null}\''),
     ("limit_sets", "disp_lcl", "REAL NOT NULL DEFAULT 0"),
+    ("limit_sets", "author", "TEXT NOT NULL DEFAULT 'system'"),
 )
 
 SCHEMA = """
@@ -39,6 +40,7 @@ CREATE TABLE IF NOT EXISTS limit_sets (
     ucl REAL NOT NULL, lcl REAL NOT NULL, sigma REAL NOT NULL, mr_center REAL NOT NULL,
     mr_ucl REAL NOT NULL, baseline_n INTEGER NOT NULL, created_us INTEGER NOT NULL,
     reason TEXT NOT NULL, disp_lcl REAL NOT NULL DEFAULT 0,
+    author TEXT NOT NULL DEFAULT 'system',
     PRIMARY KEY (characteristic, version)
 );
 CREATE TABLE IF NOT EXISTS alarms (
@@ -48,6 +50,18 @@ CREATE TABLE IF NOT EXISTS alarms (
     last_value REAL NOT NULL, message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alarms_by_char_state ON alarms (characteristic, state);
+CREATE TABLE IF NOT EXISTS alarm_events (
+    id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL REFERENCES alarms (id),
+    recorded_us INTEGER NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
+    last_value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_events_by_alarm ON alarm_events (alarm_id, id);
+CREATE TABLE IF NOT EXISTS grade_snapshots (
+    id INTEGER PRIMARY KEY, taken_us INTEGER NOT NULL, level TEXT NOT NULL,
+    entity TEXT NOT NULL, grade INTEGER, limiting_metric TEXT, metrics TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS grade_snapshots_by_entity ON grade_snapshots (level, entity, taken_us);
+CREATE INDEX IF NOT EXISTS cost_events_by_time ON cost_events (time_us);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, received_us INTEGER NOT NULL, source TEXT NOT NULL,
     reason TEXT NOT NULL, payload TEXT NOT NULL

@@ -13,14 +13,33 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ingest.errors import StoreError
-from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement, Quality
+from ingest.model import (
+    CostCategory,
+    CostEvent,
+    DeadLetter,
+    InspectionVerdict,
+    Measurement,
+    Quality,
+)
 from ingest.sqlite_schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
-from ingest.store import AlarmRecord, CharacteristicRecord, StoredLimits
+from ingest.store import (
+    AlarmEvent,
+    AlarmRecord,
+    Bucket,
+    CharacteristicRecord,
+    CostTotal,
+    FirstPassCount,
+    GradeSnapshot,
+    HistoryCursor,
+    HistoryPage,
+    StoredLimits,
+)
+from ingest.time_buckets import bucket_range, whole_seconds
 from spc import LimitSet
 
 _log = logging.getLogger(__name__)
@@ -129,6 +148,14 @@ class SqliteStore:
                 )
 
         await self._run(write)
+
+    async def delete_characteristic(self, characteristic: str) -> bool:
+        def write(conn: sqlite3.Connection) -> bool:
+            with _Transaction(conn):
+                cur = conn.execute("DELETE FROM characteristics WHERE id = ?", (characteristic,))
+                return cur.rowcount > 0
+
+        return await self._run(write)
 
     async def list_characteristics(self) -> list[CharacteristicRecord]:
         def read(conn: sqlite3.Connection) -> list[CharacteristicRecord]:
@@ -261,6 +288,65 @@ class SqliteStore:
             lambda conn: int(conn.execute("SELECT count(*) FROM verdicts").fetchone()[0])
         )
 
+    async def history(
+        self,
+        characteristic: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        after: HistoryCursor | None = None,
+    ) -> HistoryPage:
+        if limit <= 0:
+            raise StoreError(f"limit: must be positive, got {limit}")
+        cursor = (to_us(after.time), after.seq) if after else (to_us(start), -1)
+        sql = (
+            "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality, id "
+            "FROM measurements WHERE characteristic = ? AND time_us >= ? AND time_us < ? "
+            "AND (time_us > ? OR (time_us = ? AND id > ?)) ORDER BY time_us, id LIMIT ?"
+        )
+        params = (characteristic, to_us(start), to_us(end), cursor[0], *cursor, limit + 1)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        page = rows[:limit]
+        nxt = HistoryCursor(from_us(page[-1][0]), page[-1][8]) if len(rows) > limit else None
+        return HistoryPage([_measurement(r) for r in page], nxt)
+
+    async def buckets(
+        self, characteristic: str, start: datetime, end: datetime, width: timedelta
+    ) -> list[Bucket]:
+        step = whole_seconds(width) * 1_000_000
+        lo, hi = (to_us(t) for t in bucket_range(start, end, width))
+        sql = (
+            "SELECT (time_us - ?) / ? AS b, count(*), sum(value), sum(value * value), "
+            "min(value), max(value) FROM measurements WHERE characteristic = ? "
+            "AND quality = 'good' AND time_us >= ? AND time_us < ? GROUP BY b ORDER BY b"
+        )
+        # offsets from the aligned ``lo`` are never negative, so integer division floors
+        params = (lo, step, characteristic, lo, hi)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [
+            Bucket(from_us(lo + r[0] * step), r[1], r[2] / r[1], r[4], r[5], r[2], r[3])
+            for r in rows
+        ]
+
+    async def first_pass_counts(self, start: datetime, end: datetime) -> list[FirstPassCount]:
+        sql = (
+            "SELECT process, count(*), sum(ok) FROM verdicts WHERE first_pass = 1 "
+            "AND time_us >= ? AND time_us < ? GROUP BY process ORDER BY process"
+        )
+        params = (to_us(start), to_us(end))
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [FirstPassCount(r[0], r[1], int(r[2])) for r in rows]
+
+    async def cost_totals(self, start: datetime, end: datetime) -> list[CostTotal]:
+        sql = (
+            "SELECT scope, category, currency, sum(amount), count(*) FROM cost_events "
+            "WHERE time_us >= ? AND time_us < ? GROUP BY scope, category, currency "
+            "ORDER BY scope, category, currency"
+        )
+        params = (to_us(start), to_us(end))
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [CostTotal(r[0], CostCategory(r[1]), r[2], float(r[3]), r[4]) for r in rows]
+
     # limits --------------------------------------------------------------------------
     async def save_limits(self, item: StoredLimits) -> None:
         lim = item.limits
@@ -277,14 +363,15 @@ class SqliteStore:
             to_us(item.created_at),
             item.reason,
             lim.dispersion_lcl,
+            item.author,
         )
 
         def write(conn: sqlite3.Connection) -> None:
             with _Transaction(conn):
                 conn.execute(
                     "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
-                    "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl, author) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     row,
                 )
 
@@ -296,12 +383,15 @@ class SqliteStore:
                 "SELECT * FROM limit_sets WHERE characteristic = ? ORDER BY version DESC LIMIT 1",
                 (characteristic,),
             ).fetchone()
-            if r is None:
-                return None
-            limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
-            return StoredLimits(r[0], limits, from_us(r[9]), r[10])
+            return None if r is None else _limits_from_row(r)
 
         return await self._run(read)
+
+    async def limit_history(self, characteristic: str) -> list[StoredLimits]:
+        sql = "SELECT * FROM limit_sets WHERE characteristic = ? ORDER BY version"
+        return await self._run(
+            lambda conn: [_limits_from_row(r) for r in conn.execute(sql, (characteristic,))]
+        )
 
     # alarms --------------------------------------------------------------------------
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
@@ -327,13 +417,23 @@ class SqliteStore:
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
                         values,
                     )
-                    return _with_id(alarm, int(cur.lastrowid or 0))
+                    saved = _with_id(alarm, int(cur.lastrowid or 0))
+                else:
+                    cur = conn.execute(
+                        "UPDATE alarms SET characteristic=?, rule=?, chart=?, state=?, "
+                        "opened_us=?, last_us=?, count=?, limit_version=?, last_value=?, "
+                        "message=? WHERE id=?",
+                        (*values, alarm.id),
+                    )
+                    if cur.rowcount == 0:
+                        raise StoreError(f"alarm {alarm.id}: no such alarm to update")
+                    saved = alarm
                 conn.execute(
-                    "UPDATE alarms SET characteristic=?, rule=?, chart=?, state=?, opened_us=?, "
-                    "last_us=?, count=?, limit_version=?, last_value=?, message=? WHERE id=?",
-                    (*values, alarm.id),
+                    "INSERT INTO alarm_events (alarm_id, recorded_us, state, count, last_value) "
+                    "VALUES (?,?,?,?,?)",
+                    (saved.id, to_us(saved.last_at), saved.state, saved.count, saved.last_value),
                 )
-                return alarm
+                return saved
 
         return await self._run(write)
 
@@ -369,6 +469,18 @@ class SqliteStore:
 
         return await self._run(read)
 
+    async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
+        sql = (
+            "SELECT alarm_id, recorded_us, state, count, last_value FROM alarm_events "
+            "WHERE alarm_id = ? ORDER BY id"
+        )
+        return await self._run(
+            lambda conn: [
+                AlarmEvent(r[0], from_us(r[1]), r[2], r[3], r[4])
+                for r in conn.execute(sql, (alarm_id,))
+            ]
+        )
+
     # dead letters --------------------------------------------------------------------
     async def add_dead_letters(self, items: Sequence[DeadLetter]) -> None:
         rows = [(to_us(d.received_at), d.source, d.reason, d.payload) for d in items]
@@ -393,6 +505,44 @@ class SqliteStore:
             return [DeadLetter(from_us(r[0]), r[1], r[2], r[3]) for r in cur.fetchall()]
 
         return await self._run(read)
+
+    # grades --------------------------------------------------------------------------
+    async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None:
+        rows = [
+            (
+                to_us(g.taken_at),
+                g.level,
+                g.entity,
+                g.grade,
+                g.limiting_metric,
+                json.dumps(dict(g.metrics)),
+            )
+            for g in items
+        ]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with _Transaction(conn):
+                conn.executemany(
+                    "INSERT INTO grade_snapshots (taken_us, level, entity, grade, "
+                    "limiting_metric, metrics) VALUES (?,?,?,?,?,?)",
+                    rows,
+                )
+
+        await self._run(write)
+
+    async def grade_history(
+        self, level: str, entity: str, start: datetime, end: datetime
+    ) -> list[GradeSnapshot]:
+        sql = (
+            "SELECT taken_us, level, entity, grade, limiting_metric, metrics FROM grade_snapshots "
+            "WHERE level = ? AND entity = ? AND taken_us >= ? AND taken_us < ? "
+            "ORDER BY taken_us, id"
+        )
+        params = (level, entity, to_us(start), to_us(end))
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        return [
+            GradeSnapshot(from_us(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows
+        ]
 
 
 class _Transaction:
@@ -439,9 +589,17 @@ def _tail(
         (characteristic, limit),
     ).fetchall()
     rows.reverse()
-    return [
-        Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7])) for r in rows
-    ]
+    return [_measurement(r) for r in rows]
+
+
+def _measurement(r: Sequence[Any]) -> Measurement:
+    return Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
+
+
+def _limits_from_row(r: Sequence[Any]) -> StoredLimits:
+    """From ``SELECT * FROM limit_sets`` (disp_lcl and author were added as columns 11, 12)."""
+    limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
+    return StoredLimits(r[0], limits, from_us(r[9]), r[10], r[12])
 
 
 def _add_missing_columns(conn: sqlite3.Connection) -> None:

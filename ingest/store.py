@@ -1,18 +1,31 @@
 """The storage interface: one small Protocol per aggregate, combined as ``Store``.
 
-Every implementation (SQLite now, PostgreSQL/TimescaleDB next) passes the same contract
-test suite (tests/ingest/test_store_contract.py).
+Every implementation (embedded SQLite, PostgreSQL, PostgreSQL with TimescaleDB) passes the
+same contract test suite (tests/ingest/test_store_contract.py).
+
+Conventions shared by every backend:
+
+- times are timezone-aware UTC datetimes, kept to the microsecond;
+- a record is identified by its ``ingest_id`` (and, for measurements, its time): storing it
+  again is a no-op, so a resend or a replay after a crash never doubles data;
+- time ranges are half-open, ``start <= time < end``;
+- statistics (buckets, counts for charting) use good-quality measurements only, as the
+  engine does; raw history returns every quality so an audit sees everything.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement
+from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from spc import LimitSet
+
+BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
+"""Buckets are aligned to this Monday midnight UTC (TimescaleDB's ``time_bucket`` default),
+so a week bucket starts on Monday and every backend cuts time at the same instants."""
 
 
 @dataclass(frozen=True)
@@ -55,18 +68,104 @@ class AlarmRecord:
 
 
 @dataclass(frozen=True)
+class AlarmEvent:
+    """One saved state of an alarm: its audit history is the list of these."""
+
+    alarm_id: int
+    recorded_at: datetime  # the alarm's ``last_at`` when this state was saved
+    state: str
+    count: int
+    last_value: float
+
+
+@dataclass(frozen=True)
 class StoredLimits:
-    """A versioned limit set with when and why it was made."""
+    """A versioned limit set with when, why and by whom it was made."""
 
     characteristic: str
     limits: LimitSet
     created_at: datetime
     reason: str
+    author: str = "system"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Sufficient statistics of a characteristic's good measurements in one time bucket.
+
+    ``start`` is the bucket's first instant (aligned to ``BUCKET_ORIGIN``); ``total`` is
+    Σx and ``total_sq`` Σx², in the characteristic's unit and unit². Together with ``n``
+    they give the mean and the sample variance of any union of buckets without raw data.
+    """
+
+    start: datetime
+    n: int
+    mean: float
+    minimum: float
+    maximum: float
+    total: float
+    total_sq: float
+
+
+@dataclass(frozen=True)
+class HistoryCursor:
+    """Where a page of raw history stopped: the last row's time and storage sequence."""
+
+    time: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """Raw measurements in time order, and the cursor of the next page (None: no more)."""
+
+    items: list[Measurement]
+    next_after: HistoryCursor | None
+
+
+@dataclass(frozen=True)
+class FirstPassCount:
+    """First-submission inspections of a process in a period, and how many passed."""
+
+    process: str
+    inspected: int
+    passed: int
+
+
+@dataclass(frozen=True)
+class CostTotal:
+    """The sum of cost events of one scope, category and currency in a period."""
+
+    scope: str
+    category: CostCategory
+    currency: str
+    amount: float
+    events: int
+
+
+@dataclass(frozen=True)
+class GradeSnapshot:
+    """A quality grade of one entity at one instant, with the metrics it was graded on.
+
+    ``level`` is "characteristic", "process", "line" or "plant"; ``grade`` is 1..5 or
+    None for insufficient data; ``metrics`` maps a metric name to its value (None when
+    it could not be computed).
+    """
+
+    taken_at: datetime
+    level: str
+    entity: str
+    grade: int | None
+    limiting_metric: str | None
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
 
 
 class CharacteristicStore(Protocol):
     async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None: ...
     async def list_characteristics(self) -> list[CharacteristicRecord]: ...
+    async def delete_characteristic(self, characteristic: str) -> bool:
+        """Forget a characteristic's definition (its data stays); False if it was unknown."""
+        ...
 
 
 class MeasurementStore(Protocol):
@@ -94,11 +193,46 @@ class MeasurementStore(Protocol):
         ...
 
     async def count_verdicts(self) -> int: ...
+    async def history(
+        self,
+        characteristic: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        after: HistoryCursor | None = None,
+    ) -> HistoryPage:
+        """Raw measurements (every quality) in ``[start, end)``, in time order, one page.
+
+        Pass the previous page's ``next_after`` as ``after`` to read the next page.
+        """
+        ...
+
+    async def buckets(
+        self, characteristic: str, start: datetime, end: datetime, width: timedelta
+    ) -> list[Bucket]:
+        """Per-bucket sufficient statistics of good measurements in ``[start, end)``.
+
+        ``width`` is a whole number of seconds; buckets with no data are omitted. A bucket
+        is included when its start lies in the range, so align ``start`` and ``end`` to
+        the width for exact totals.
+        """
+        ...
+
+    async def first_pass_counts(self, start: datetime, end: datetime) -> list[FirstPassCount]:
+        """First-pass inspections and passes per process in ``[start, end)``, by process."""
+        ...
+
+    async def cost_totals(self, start: datetime, end: datetime) -> list[CostTotal]:
+        """Cost events summed per scope, category and currency in ``[start, end)``."""
+        ...
 
 
 class LimitStore(Protocol):
     async def save_limits(self, item: StoredLimits) -> None: ...
     async def active_limits(self, characteristic: str) -> StoredLimits | None: ...
+    async def limit_history(self, characteristic: str) -> list[StoredLimits]:
+        """Every limit set of a characteristic, oldest version first."""
+        ...
 
 
 class AlarmStore(Protocol):
@@ -109,6 +243,9 @@ class AlarmStore(Protocol):
     async def list_alarms(
         self, characteristic: str | None = None, open_only: bool = True
     ) -> list[AlarmRecord]: ...
+    async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
+        """Every saved state of an alarm, oldest first (its audit history)."""
+        ...
 
 
 class DeadLetterStore(Protocol):
@@ -116,12 +253,29 @@ class DeadLetterStore(Protocol):
     async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
 
 
-class Store(
-    CharacteristicStore, MeasurementStore, LimitStore, AlarmStore, DeadLetterStore, Protocol
-):
-    """Everything the service stores. ``kind`` names the backend for /healthz."""
+class GradeStore(Protocol):
+    async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None: ...
+    async def grade_history(
+        self, level: str, entity: str, start: datetime, end: datetime
+    ) -> list[GradeSnapshot]:
+        """Snapshots of one entity in ``[start, end)``, oldest first."""
+        ...
 
-    kind: str
+
+class Store(
+    CharacteristicStore,
+    MeasurementStore,
+    LimitStore,
+    AlarmStore,
+    DeadLetterStore,
+    GradeStore,
+    Protocol,
+):
+    """Everything the service stores. ``kind`` names the backend for /healthz:
+    "sqlite", "postgresql" or "timescaledb"."""
+
+    @property
+    def kind(self) -> str: ...
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...

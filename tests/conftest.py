@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.support.mosquitto import Broker, running_mosquitto
+from tests.support.postgres import PostgresServer, postgres_unavailable, running_postgres
 
 # Deterministic by default: the same examples on every run, so CI is reproducible and a
 # failure replays. `HYPOTHESIS_PROFILE=explore ./scripts/test` searches new random ones.
@@ -36,3 +37,16 @@ def mosquitto(tmp_path: Path) -> Iterator[Broker]:
 @pytest.fixture
 def demo_config_path() -> Path:
     return DEMO_CONFIG
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests make their own databases on it.
+
+    PostgreSQL is part of the product, so a missing server is a failure, not a skip
+    (``./scripts/test`` installs it).
+    """
+    if reason := postgres_unavailable():
+        pytest.fail(reason)
+    with running_postgres() as server:
+        yield server

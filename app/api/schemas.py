@@ -93,7 +93,12 @@ class PushResult(BaseModel):
 
 
 class HealthPublic(BaseModel):
-    status: str = Field(description="ok, or degraded when the store refuses writes")
-    store: str
+    status: str = Field(
+        description="ok, or degraded when the store refuses writes or writes wait in the spool"
+    )
+    store: str = Field(description="sqlite, postgresql or timescaledb")
+    spooled_rows: int = Field(
+        default=0, description="records waiting on local disk for the database to return"
+    )
     characteristics: int
     collectors: dict[str, bool] = Field(description="collector -> connected")

@@ -1,7 +1,8 @@
 """The Store contract: one suite, run over every backend by the parametrised `connect` fixture.
 
-To add a backend, write an ``async def _<name>(tmp_path) -> Connect`` that prepares an empty
-database and returns a function opening a new handle on it, and list it in ``BACKENDS``.
+To add a backend, write an ``async def _<name>(request) -> Connect`` that prepares an empty
+database (using whatever fixtures it needs) and returns a function opening a new handle on
+it, and list it under the name its store reports as ``kind`` in ``BACKENDS``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,21 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import StoreError
-from ingest.model import CostCategory, DeadLetter, Quality
+from ingest.model import CostCategory, DeadLetter, Measurement, Quality
+from ingest.pg_store import PgOptions, PostgresStore
 from ingest.sqlite_store import SqliteStore
-from ingest.store import AlarmRecord, Store, StoredLimits
+from ingest.store import (
+    AlarmRecord,
+    CostTotal,
+    FirstPassCount,
+    GradeSnapshot,
+    Store,
+    StoredLimits,
+)
 from spc import LimitSet
 from tests.ingest.records import T0, characteristic, cost_event, measurement, verdict
+from tests.support.databases import fresh_database
+from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
 
@@ -27,8 +38,8 @@ Connect = Callable[[], Awaitable[Store]]
 """Open a new handle on the backend's database (the same database on every call)."""
 
 
-async def _sqlite(tmp_path: Path) -> Connect:
-    path = tmp_path / "spcmon.sqlite3"
+async def _sqlite(request: pytest.FixtureRequest) -> Connect:
+    path = request.getfixturevalue("tmp_path") / "spcmon.sqlite3"
 
     async def connect() -> Store:
         store = SqliteStore(path)
@@ -38,14 +49,27 @@ async def _sqlite(tmp_path: Path) -> Connect:
     return connect
 
 
-BACKENDS: dict[str, Callable[[Path], Awaitable[Connect]]] = {
+async def _postgresql(request: pytest.FixtureRequest) -> Connect:
+    server: PostgresServer = request.getfixturevalue("postgres")
+    dsn = await fresh_database(server.dsn)
+
+    async def connect() -> Store:
+        store = PostgresStore(dsn, PgOptions(max_connections=2))
+        await store.open()
+        return store
+
+    return connect
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Awaitable[Connect]]] = {
     "sqlite": _sqlite,
+    "postgresql": _postgresql,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-async def connect(request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str) -> Connect:
-    return await BACKENDS[request.param](tmp_path)
+async def connect(request: pytest.FixtureRequest, anyio_backend: str) -> Connect:
+    return await BACKENDS[request.param](request)
 
 
 @pytest.fixture
@@ -300,6 +324,241 @@ async def test_a_dead_letter_keeps_its_payload_verbatim(store: Store) -> None:
     await store.add_dead_letters([letter])
 
     assert await store.list_dead_letters(1) == [letter]
+
+
+# characteristics: delete ---------------------------------------------------------------
+
+
+async def test_deleting_a_characteristic_forgets_its_definition_but_keeps_its_data(
+    store: Store,
+) -> None:
+    await store.upsert_characteristics([characteristic("c1"), characteristic("c2")])
+    await store.add_measurements([measurement(0)])
+
+    assert await store.delete_characteristic("c1") is True
+    assert await store.delete_characteristic("c1") is False
+
+    assert [c.id for c in await store.list_characteristics()] == ["c2"]
+    assert await store.count_measurements("c1") == 1
+
+
+# history and buckets -------------------------------------------------------------------
+
+
+async def test_history_pages_through_a_time_range_in_time_order(store: Store) -> None:
+    await store.add_measurements([measurement(i) for i in (4, 0, 3, 1, 2, 5)])
+    await store.add_measurements([measurement(2, characteristic="c2", ingest_id="x")])
+    start, end = T0 + timedelta(seconds=1), T0 + timedelta(seconds=5)  # 1..4, half-open
+
+    first = await store.history("c1", start, end, limit=3)
+    assert first.items == [measurement(1), measurement(2), measurement(3)]
+    assert first.next_after is not None
+    second = await store.history("c1", start, end, limit=3, after=first.next_after)
+    assert second.items == [measurement(4)]
+    assert second.next_after is None
+    whole = await store.history("c1", start, end, limit=4)
+    assert whole.items == [measurement(i) for i in range(1, 5)]
+    assert whole.next_after is None
+
+
+async def test_history_pages_do_not_skip_rows_that_share_a_time(store: Store) -> None:
+    same = [measurement(0, ingest_id=f"same-{i}", value=float(i)) for i in range(5)]
+    await store.add_measurements(same)
+
+    seen: list[float] = []
+    page = await store.history("c1", T0, T0 + timedelta(seconds=1), limit=2)
+    seen += [m.value for m in page.items]
+    while page.next_after is not None:
+        page = await store.history(
+            "c1", T0, T0 + timedelta(seconds=1), limit=2, after=page.next_after
+        )
+        seen += [m.value for m in page.items]
+
+    assert seen == [0.0, 1.0, 2.0, 3.0, 4.0]  # storage order breaks the tie
+
+
+async def test_history_includes_every_quality(store: Store) -> None:
+    bad = measurement(1, quality=Quality.BAD)
+    await store.add_measurements([measurement(0), bad])
+
+    page = await store.history("c1", T0, T0 + timedelta(minutes=1))
+
+    assert page.items == [measurement(0), bad]
+
+
+async def test_history_refuses_a_page_size_below_one(store: Store) -> None:
+    with pytest.raises(StoreError, match="limit"):
+        await store.history("c1", T0, T0 + timedelta(seconds=1), limit=0)
+
+
+def _values_at(seconds_and_values: list[tuple[float, float]]) -> list[Measurement]:
+    return [
+        measurement(i, time=_HOUR + timedelta(seconds=s), value=v)
+        for i, (s, v) in enumerate(seconds_and_values)
+    ]
+
+
+_HOUR = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)  # aligned to every bucket width used below
+
+
+async def test_buckets_hold_the_sufficient_statistics_of_good_measurements(store: Store) -> None:
+    points = [(0, 1.0), (30, 3.0), (59.999999, 2.0), (60, 10.0), (150, -4.0), (170, 6.0)]
+    await store.add_measurements(
+        [*_values_at(points), measurement(99, time=_HOUR, value=1e6, quality=Quality.BAD)]
+    )
+
+    got = await store.buckets("c1", _HOUR, _HOUR + timedelta(hours=1), timedelta(minutes=1))
+
+    assert [b.start for b in got] == [_HOUR + timedelta(minutes=k) for k in (0, 1, 2)]
+    assert [b.n for b in got] == [3, 1, 2]
+    first = got[0]
+    assert (first.minimum, first.maximum) == (1.0, 3.0)
+    assert first.total == pytest.approx(6.0)
+    assert first.total_sq == pytest.approx(14.0)
+    assert first.mean == pytest.approx(2.0)
+    assert (got[2].minimum, got[2].maximum) == (-4.0, 6.0)
+    assert got[2].mean == pytest.approx(1.0)
+
+
+async def test_buckets_of_wider_widths_add_up_the_narrow_ones(store: Store) -> None:
+    points = [(k * 37.0, float(k % 7)) for k in range(200)]  # about two hours of data
+    await store.add_measurements(_values_at(points))
+    end = _HOUR + timedelta(hours=3)
+
+    for width in (timedelta(seconds=90), timedelta(minutes=5), timedelta(hours=1)):
+        got = await store.buckets("c1", _HOUR, end, width)
+        assert sum(b.n for b in got) == 200, width
+        assert sum(b.total for b in got) == pytest.approx(sum(v for _, v in points))
+        assert all((b.start - _HOUR) % width == timedelta(0) for b in got)
+    hourly = await store.buckets("c1", _HOUR, end, timedelta(hours=1))
+    in_first_hour = [v for s, v in points if s < 3600]
+    assert hourly[0].n == len(in_first_hour)
+    assert hourly[0].total_sq == pytest.approx(sum(v * v for v in in_first_hour))
+
+
+async def test_buckets_are_whole_and_start_inside_the_range(store: Store) -> None:
+    await store.add_measurements(_values_at([(10, 1.0), (70, 2.0), (130, 3.0)]))
+
+    # from 00:30 to 02:30: the bucket starting 01:00 and the one starting 02:00, both whole
+    got = await store.buckets(
+        "c1", _HOUR + timedelta(seconds=30), _HOUR + timedelta(seconds=150), timedelta(minutes=1)
+    )
+
+    assert [(b.start, b.n) for b in got] == [
+        (_HOUR + timedelta(minutes=1), 1),
+        (_HOUR + timedelta(minutes=2), 1),
+    ]
+
+
+async def test_buckets_refuse_a_width_that_is_not_whole_seconds(store: Store) -> None:
+    for width in (timedelta(0), timedelta(milliseconds=1500), timedelta(seconds=-60)):
+        with pytest.raises(StoreError, match="width"):
+            await store.buckets("c1", _HOUR, _HOUR + timedelta(hours=1), width)
+
+
+async def test_buckets_of_an_unknown_characteristic_are_empty(store: Store) -> None:
+    assert await store.buckets("c9", _HOUR, _HOUR + timedelta(days=1), timedelta(hours=1)) == []
+
+
+# verdict and cost summaries ------------------------------------------------------------
+
+
+async def test_first_pass_counts_use_first_submissions_in_the_period(store: Store) -> None:
+    await store.add_verdicts(
+        [
+            verdict(0),
+            verdict(1, ok=False),
+            verdict(2, ok=True, first_pass=False),  # re-inspection after rework: not counted
+            verdict(3, process="line1.turning"),
+            verdict(3600, ok=False),  # outside the period
+        ]
+    )
+
+    got = await store.first_pass_counts(T0, T0 + timedelta(minutes=10))
+
+    assert got == [FirstPassCount("line1.turning", 1, 1), FirstPassCount("line2.vision", 2, 1)]
+    assert await store.first_pass_counts(T0 - timedelta(days=1), T0) == []
+
+
+async def test_cost_totals_sum_per_scope_category_and_currency(store: Store) -> None:
+    await store.add_cost_events(
+        [
+            cost_event(0, amount=100.0),
+            cost_event(1, amount=20.5),
+            cost_event(2, category=CostCategory.CLAIM, amount=1000.0),
+            cost_event(3, scope="line2", amount=7.0, currency="EUR"),
+            cost_event(7200, amount=1e9),  # outside the period
+        ]
+    )
+
+    got = await store.cost_totals(T0, T0 + timedelta(hours=1))
+
+    assert got == [
+        CostTotal("line1", CostCategory.CLAIM, "CNY", 1000.0, 1),
+        CostTotal("line1", CostCategory.SCRAP, "CNY", 120.5, 2),
+        CostTotal("line2", CostCategory.SCRAP, "EUR", 7.0, 1),
+    ]
+
+
+# limit history, alarm history, grade snapshots ----------------------------------------
+
+
+async def test_limit_history_lists_every_version_oldest_first_with_its_author(
+    store: Store,
+) -> None:
+    v2 = StoredLimits("c1", _limits(2, center=25.01), T0 + timedelta(days=1), "new tool", "li.wei")
+    v1 = StoredLimits("c1", _limits(1), T0, "baseline of 25 points")
+    await store.save_limits(v2)
+    await store.save_limits(v1)
+    await store.save_limits(StoredLimits("c2", _limits(1), T0, "other"))
+
+    assert await store.limit_history("c1") == [v1, v2]
+    assert v1.author == "system"
+    assert await store.limit_history("c9") == []
+
+
+async def test_every_saved_state_of_an_alarm_is_its_history(store: Store) -> None:
+    opened = await store.save_alarm(_alarm())
+    assert opened.id is not None
+    later = T0 + timedelta(minutes=5)
+    repeated = await store.save_alarm(replace(opened, count=2, last_at=later, last_value=25.06))
+    await store.save_alarm(replace(repeated, state="acknowledged"))
+    other = await store.save_alarm(_alarm(characteristic="c2"))
+
+    events = await store.alarm_events(opened.id)
+
+    assert [(e.state, e.count, e.recorded_at) for e in events] == [
+        ("open", 1, T0),
+        ("open", 2, later),
+        ("acknowledged", 2, later),
+    ]
+    assert events[1].last_value == 25.06
+    assert all(e.alarm_id == opened.id for e in events)
+    assert other.id is not None
+    assert len(await store.alarm_events(other.id)) == 1
+
+
+async def test_updating_an_alarm_that_was_never_saved_is_refused(store: Store) -> None:
+    with pytest.raises(StoreError, match="alarm 12345"):
+        await store.save_alarm(_alarm(id=12345))
+
+
+async def test_grade_snapshots_are_kept_per_entity_in_time_order(store: Store) -> None:
+    def snap(hours: int, grade: int | None, entity: str = "line1") -> GradeSnapshot:
+        metrics = {"cpk": 1.41 + hours / 100, "fpy": None}
+        return GradeSnapshot(
+            T0 + timedelta(hours=hours), "line", entity, grade, "cpk" if grade else None, metrics
+        )
+
+    await store.add_grade_snapshots([snap(2, 3), snap(0, None), snap(1, 3, "line2")])
+    await store.add_grade_snapshots([snap(1, 4)])
+    await store.add_grade_snapshots([])
+
+    got = await store.grade_history("line", "line1", T0, T0 + timedelta(hours=2))
+
+    assert got == [snap(0, None), snap(1, 4)]  # end is exclusive
+    assert got[1].metrics == {"cpk": 1.42, "fpy": None}
+    assert await store.grade_history("process", "line1", T0, T0 + timedelta(days=1)) == []
 
 
 # times, durability, lifecycle --------------------------------------------------------

@@ -18,9 +18,11 @@ async def read_health(service: ServiceDep) -> HealthPublic:
         collectors["mqtt"] = service.mqtt.connected
     for collector in service.opcua:
         collectors[f"opcua:{collector.endpoint}"] = collector.connected
+    spooled = service.spooled_rows
     return HealthPublic(
-        status="degraded" if service.pipeline.degraded else "ok",
+        status="degraded" if service.pipeline.degraded or spooled else "ok",
         store=service.store.kind,
+        spooled_rows=spooled,
         characteristics=len(service.monitor.characteristics),
         collectors=collectors,
     )

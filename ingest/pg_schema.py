@@ -1,0 +1,193 @@
+"""Versioned schema of the PostgreSQL store, with the TimescaleDB variant of each step.
+
+A migration is applied once, in order, inside a transaction, and recorded in
+``schema_migrations`` with the mode it was applied in ("timescaledb" or "postgresql").
+Each step has the statements both modes share, then the ones of its mode: hypertables,
+compression and continuous aggregates with TimescaleDB; B-tree and BRIN indexes without.
+Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    common: tuple[str, ...]
+    timescale: tuple[str, ...] = ()
+    plain: tuple[str, ...] = ()
+
+    def statements(self, timescale: bool) -> tuple[str, ...]:
+        return self.common + (self.timescale if timescale else self.plain)
+
+
+BOOKKEEPING = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    mode text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+# Sufficient statistics per bucket; the 1 h aggregate is built on the 1 min one
+# (hierarchical), so every good measurement is aggregated once.
+_STATS_1M = """
+CREATE MATERIALIZED VIEW measurement_stats_1m
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT characteristic,
+       time_bucket(INTERVAL '1 minute', time) AS bucket,
+       count(*) AS n,
+       sum(value) AS total,
+       sum(value * value) AS total_sq,
+       min(value) AS minimum,
+       max(value) AS maximum
+FROM measurements
+WHERE quality = 'good'
+GROUP BY characteristic, time_bucket(INTERVAL '1 minute', time)
+WITH NO DATA
+"""
+
+_STATS_1H = """
+CREATE MATERIALIZED VIEW measurement_stats_1h
+WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS
+SELECT characteristic,
+       time_bucket(INTERVAL '1 hour', bucket) AS bucket,
+       sum(n)::bigint AS n,
+       sum(total) AS total,
+       sum(total_sq) AS total_sq,
+       min(minimum) AS minimum,
+       max(maximum) AS maximum
+FROM measurement_stats_1m
+GROUP BY characteristic, time_bucket(INTERVAL '1 hour', bucket)
+WITH NO DATA
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "base",
+        common=(
+            """
+            CREATE TABLE characteristics (
+                id text PRIMARY KEY, name text NOT NULL, unit text NOT NULL,
+                line text NOT NULL, process text NOT NULL,
+                lsl double precision, usl double precision, target double precision,
+                chart text NOT NULL, subgroup_size integer NOT NULL, rules jsonb NOT NULL,
+                source_kind text, source_address text, origin text NOT NULL,
+                monitoring jsonb NOT NULL
+            )
+            """,
+            # seq is the storage order: restart replay feeds the engine in that order
+            "CREATE SEQUENCE measurement_seq",
+            """
+            CREATE TABLE measurements (
+                time timestamptz NOT NULL, characteristic text NOT NULL,
+                value double precision NOT NULL, ingest_id text NOT NULL,
+                source text NOT NULL, part text, lot text, quality text NOT NULL,
+                seq bigint NOT NULL DEFAULT nextval('measurement_seq')
+            )
+            """,
+            # a hypertable's unique index must contain its time column
+            "CREATE UNIQUE INDEX measurements_ingest ON measurements (ingest_id, time)",
+            "CREATE INDEX measurements_by_char_time ON measurements (characteristic, time)",
+            "CREATE INDEX measurements_by_char_seq ON measurements (characteristic, seq)",
+            """
+            CREATE TABLE verdicts (
+                time timestamptz NOT NULL, process text NOT NULL, part text NOT NULL,
+                ok boolean NOT NULL, first_pass boolean NOT NULL, defects jsonb NOT NULL,
+                ingest_id text NOT NULL, source text NOT NULL
+            )
+            """,
+            "CREATE UNIQUE INDEX verdicts_ingest ON verdicts (ingest_id, time)",
+            "CREATE INDEX verdicts_by_process_time ON verdicts (process, time)",
+            """
+            CREATE TABLE cost_events (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                ingest_id text NOT NULL UNIQUE, time timestamptz NOT NULL,
+                scope text NOT NULL, category text NOT NULL,
+                amount double precision NOT NULL, currency text NOT NULL,
+                source text NOT NULL, note text
+            )
+            """,
+            "CREATE INDEX cost_events_by_time ON cost_events (time)",
+            """
+            CREATE TABLE limit_sets (
+                characteristic text NOT NULL, version integer NOT NULL,
+                center double precision NOT NULL, ucl double precision NOT NULL,
+                lcl double precision NOT NULL, sigma double precision NOT NULL,
+                mr_center double precision NOT NULL, mr_ucl double precision NOT NULL,
+                baseline_n integer NOT NULL, disp_lcl double precision NOT NULL,
+                created_at timestamptz NOT NULL, reason text NOT NULL, author text NOT NULL,
+                PRIMARY KEY (characteristic, version)
+            )
+            """,
+            """
+            CREATE TABLE alarms (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                characteristic text NOT NULL, rule text NOT NULL, chart text NOT NULL,
+                state text NOT NULL, opened_at timestamptz NOT NULL,
+                last_at timestamptz NOT NULL, count integer NOT NULL,
+                limit_version integer NOT NULL, last_value double precision NOT NULL,
+                message text NOT NULL
+            )
+            """,
+            "CREATE INDEX alarms_by_char_state ON alarms (characteristic, state)",
+            """
+            CREATE TABLE alarm_events (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                alarm_id bigint NOT NULL REFERENCES alarms (id),
+                recorded_at timestamptz NOT NULL, state text NOT NULL,
+                count integer NOT NULL, last_value double precision NOT NULL
+            )
+            """,
+            "CREATE INDEX alarm_events_by_alarm ON alarm_events (alarm_id, id)",
+            # payload is bytea: rejected input may hold bytes PostgreSQL text cannot (NUL)
+            """
+            CREATE TABLE dead_letters (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                received_at timestamptz NOT NULL, source text NOT NULL,
+                reason text NOT NULL, payload bytea NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE grade_snapshots (
+                taken_at timestamptz NOT NULL, level text NOT NULL, entity text NOT NULL,
+                grade smallint, limiting_metric text, metrics jsonb NOT NULL
+            )
+            """,
+            "CREATE INDEX grade_snapshots_by_entity ON grade_snapshots (level, entity, taken_at)",
+        ),
+        timescale=(
+            # chunk intervals are set again at every start from the configured rate
+            "SELECT create_hypertable('measurements', by_range('time', INTERVAL '1 day'))",
+            "SELECT create_hypertable('verdicts', by_range('time', INTERVAL '7 days'))",
+            """
+            ALTER TABLE measurements SET (
+                timescaledb.compress,
+                timescaledb.compress_segmentby = 'characteristic',
+                timescaledb.compress_orderby = 'time DESC, seq DESC'
+            )
+            """,
+            """
+            ALTER TABLE verdicts SET (
+                timescaledb.compress,
+                timescaledb.compress_segmentby = 'process',
+                timescaledb.compress_orderby = 'time DESC'
+            )
+            """,
+            _STATS_1M,
+            _STATS_1H,
+        ),
+        plain=(
+            # BRIN: tiny, and measurements arrive nearly in time order
+            "CREATE INDEX measurements_time_brin ON measurements USING brin (time)",
+            "CREATE INDEX verdicts_time_brin ON verdicts USING brin (time)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,641 @@
+"""PostgreSQL store (TimescaleDB when the extension is there), through psycopg 3.
+
+Async, over a connection pool; every value travels as a server-side parameter or in a
+binary ``COPY`` stream, never spliced into SQL. Batches are copied into a per-connection
+temporary table and moved with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, which
+makes a write idempotent: a resend or a spool replay after a crash never doubles a row.
+
+Connection failures raise ``StoreUnavailable`` (the spool catches those); anything else
+the database refuses raises ``StoreError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, LiteralString, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from ingest.errors import StoreError, StoreUnavailable
+from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
+from ingest.pg_migrate import SchemaState, TimescaleMode, TimescalePolicies, apply_policies, upgrade
+from ingest.pg_rows import (
+    MEASUREMENT_COLUMNS,
+    alarm_from_row,
+    characteristic_from_row,
+    characteristic_row,
+    grade_from_row,
+    limits_from_row,
+    measurement_from_row,
+)
+from ingest.store import (
+    BUCKET_ORIGIN,
+    AlarmEvent,
+    AlarmRecord,
+    Bucket,
+    CharacteristicRecord,
+    CostTotal,
+    FirstPassCount,
+    GradeSnapshot,
+    HistoryCursor,
+    HistoryPage,
+    StoredLimits,
+)
+from ingest.time_buckets import bucket_range, whole_seconds
+
+_log = logging.getLogger(__name__)
+Conn = AsyncConnection[tuple[Any, ...]]
+T = TypeVar("T")
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class PgOptions:
+    """Connection pool and TimescaleDB settings of a ``PostgresStore``."""
+
+    min_connections: int = 1
+    max_connections: int = 4
+    acquire_timeout: float = 5.0  # s to wait for a connection before StoreUnavailable
+    timescaledb: TimescaleMode = "auto"
+    policies: TimescalePolicies = field(default_factory=TimescalePolicies)
+
+
+@dataclass(frozen=True)
+class _BulkInsert:
+    """How one record type is staged and moved: columns after ``pos``, binary types, key."""
+
+    table: LiteralString
+    columns: LiteralString
+    types: tuple[str, ...]
+    key: LiteralString  # returned to tell which rows were new
+
+    @property
+    def staging(self) -> LiteralString:
+        return "staging_" + self.table
+
+    def create_staging(self) -> LiteralString:
+        return (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
+            f"(pos integer, {self._typed_columns()}) ON COMMIT DELETE ROWS"
+        )
+
+    def copy(self) -> LiteralString:
+        return f"COPY {self.staging} (pos, {self.columns}) FROM STDIN (FORMAT BINARY)"
+
+    def move(self) -> LiteralString:
+        return (
+            f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns} "
+            f"FROM {self.staging} ORDER BY pos ON CONFLICT DO NOTHING RETURNING {self.key}"
+        )
+
+    def _typed_columns(self) -> str:
+        names = [c.strip() for c in self.columns.split(",")]
+        return ", ".join(f"{n} {t}" for n, t in zip(names, self.types, strict=True))
+
+
+_MEASUREMENTS = _BulkInsert(
+    "measurements",
+    "time, characteristic, value, ingest_id, source, part, lot, quality",
+    ("timestamptz", "text", "float8", "text", "text", "text", "text", "text"),
+    "ingest_id, time",
+)
+_VERDICTS = _BulkInsert(
+    "verdicts",
+    "time, process, part, ok, first_pass, defects, ingest_id, source",
+    ("timestamptz", "text", "text", "bool", "bool", "jsonb", "text", "text"),
+    "ingest_id, time",
+)
+_COSTS = _BulkInsert(
+    "cost_events",
+    "time, scope, category, amount, currency, ingest_id, source, note",
+    ("timestamptz", "text", "text", "float8", "text", "text", "text", "text"),
+    "ingest_id",
+)
+_STAGED = (_MEASUREMENTS, _VERDICTS, _COSTS)
+
+# restart replay in TimescaleDB mode: look back this far first, widening until exact
+_TAIL_HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=60), None)
+
+
+class PostgresStore:
+    """The ``Store`` protocol over PostgreSQL, with TimescaleDB features when present."""
+
+    def __init__(self, dsn: str, options: PgOptions | None = None) -> None:
+        self._dsn = dsn
+        self.options = options or PgOptions()
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self.kind = "postgresql"
+        self.schema: SchemaState | None = None
+
+    # lifecycle -----------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self._dsn, autocommit=True, connect_timeout=10
+            ) as conn:
+                self.schema = await upgrade(conn, self.options.timescaledb)
+                if self.schema.kind == "timescaledb":
+                    await apply_policies(conn, self.options.policies)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"cannot open the PostgreSQL store: {exc}") from exc
+        self.kind = self.schema.kind
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self._dsn,
+            min_size=self.options.min_connections,
+            max_size=self.options.max_connections,
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=AsyncConnectionPool.check_connection,
+            timeout=self.options.acquire_timeout,
+            open=False,
+            name="spcmon-store",
+        )
+        try:
+            await pool.open(wait=True, timeout=max(self.options.acquire_timeout, 10.0))
+        except PoolTimeout as exc:
+            await pool.close()
+            raise StoreUnavailable(f"cannot open the PostgreSQL pool: {exc}") from exc
+        self._pool = pool
+        version = self.schema.timescaledb_version
+        _log.info(
+            "PostgreSQL store open: %s mode%s, schema v%d",
+            self.kind,
+            f" (TimescaleDB {version})" if version else "",
+            self.schema.version,
+        )
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Conn]:
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not open")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(f"PostgreSQL: no connection available: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL: {exc}") from exc
+
+    async def _rows(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Row]:
+        async with self._conn() as conn:
+            cur = await conn.execute(query, params)
+            return await cur.fetchall()
+
+    async def _scalar(self, query: LiteralString, params: Sequence[Any] = ()) -> Any:
+        rows = await self._rows(query, params)
+        return rows[0][0] if rows else None
+
+    async def _bulk(self, spec: _BulkInsert, rows: Sequence[tuple[Any, ...]]) -> set[Hashable]:
+        """Stage rows by binary COPY, move the new ones; the keys of those inserted."""
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            async with cur.copy(spec.copy()) as copy:
+                copy.set_types(["int4", *spec.types])
+                for pos, row in enumerate(rows):
+                    await copy.write_row((pos, *row))
+            await cur.execute(spec.move())
+            inserted = await cur.fetchall()
+        return {r if len(r) > 1 else r[0] for r in inserted}
+
+    # characteristics -----------------------------------------------------------------
+    async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None:
+        if not records:
+            return
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO characteristics (id, name, unit, line, process, lsl, usl, target, "
+                "chart, subgroup_size, rules, source_kind, source_address, origin, monitoring) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
+                "ON CONFLICT (id) DO UPDATE SET name=excluded.name, unit=excluded.unit, "
+                "line=excluded.line, process=excluded.process, lsl=excluded.lsl, "
+                "usl=excluded.usl, target=excluded.target, chart=excluded.chart, "
+                "subgroup_size=excluded.subgroup_size, rules=excluded.rules, "
+                "source_kind=excluded.source_kind, source_address=excluded.source_address, "
+                "origin=excluded.origin, monitoring=excluded.monitoring",
+                [characteristic_row(r) for r in records],
+            )
+
+    async def list_characteristics(self) -> list[CharacteristicRecord]:
+        rows = await self._rows(
+            "SELECT id, name, unit, line, process, lsl, usl, target, chart, subgroup_size, "
+            "rules, source_kind, source_address, origin, monitoring FROM characteristics "
+            'ORDER BY line COLLATE "C", process COLLATE "C", id COLLATE "C"'
+        )
+        return [characteristic_from_row(r) for r in rows]
+
+    async def delete_characteristic(self, characteristic: str) -> bool:
+        rows = await self._rows(
+            "DELETE FROM characteristics WHERE id = %s RETURNING id", (characteristic,)
+        )
+        return bool(rows)
+
+    # measurements, verdicts, costs ---------------------------------------------------
+    async def add_measurements(self, items: Sequence[Measurement]) -> list[Measurement]:
+        firsts = _first_of_each(items, lambda m: (m.ingest_id, m.time))
+        if not firsts:
+            return []
+        rows = [
+            (
+                m.time,
+                m.characteristic,
+                float(m.value),
+                m.ingest_id,
+                m.source,
+                m.part,
+                m.lot,
+                m.quality.value,
+            )
+            for m in firsts
+        ]
+        new = await self._bulk(_MEASUREMENTS, rows)
+        return [m for m in firsts if (m.ingest_id, m.time) in new]
+
+    async def add_verdicts(self, items: Sequence[InspectionVerdict]) -> int:
+        firsts = _first_of_each(items, lambda v: (v.ingest_id, v.time))
+        if not firsts:
+            return 0
+        rows = [
+            (
+                v.time,
+                v.process,
+                v.part,
+                v.ok,
+                v.first_pass,
+                Jsonb(list(v.defects)),
+                v.ingest_id,
+                v.source,
+            )
+            for v in firsts
+        ]
+        return len(await self._bulk(_VERDICTS, rows))
+
+    async def add_cost_events(self, items: Sequence[CostEvent]) -> int:
+        firsts = _first_of_each(items, lambda c: c.ingest_id)
+        if not firsts:
+            return 0
+        rows = [
+            (
+                c.time,
+                c.scope,
+                c.category.value,
+                float(c.amount),
+                c.currency,
+                c.ingest_id,
+                c.source,
+                c.note,
+            )
+            for c in firsts
+        ]
+        return len(await self._bulk(_COSTS, rows))
+
+    async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
+        rows = await self._rows(
+            f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE characteristic = %s "
+            "ORDER BY time DESC, seq DESC LIMIT %s",
+            (characteristic, limit),
+        )
+        return [measurement_from_row(r) for r in reversed(rows)]
+
+    async def count_measurements(self, characteristic: str | None = None) -> int:
+        if characteristic is None:
+            return int(await self._scalar("SELECT count(*) FROM measurements"))
+        return int(
+            await self._scalar(
+                "SELECT count(*) FROM measurements WHERE characteristic = %s", (characteristic,)
+            )
+        )
+
+    async def count_charted(self, characteristic: str) -> int:
+        return int(
+            await self._scalar(
+                "SELECT count(*) FROM measurements WHERE characteristic = %s AND quality = 'good'",
+                (characteristic,),
+            )
+        )
+
+    async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
+        if limit <= 0:
+            return []
+        if self.kind != "timescaledb":
+            rows = await self._rows(
+                f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE characteristic = %s "
+                "AND quality = 'good' ORDER BY seq DESC LIMIT %s",
+                (characteristic, limit),
+            )
+            return [measurement_from_row(r) for r in reversed(rows)]
+        return await self._charted_tail_recent_first(characteristic, limit)
+
+    async def _charted_tail_recent_first(
+        self, characteristic: str, limit: int
+    ) -> list[Measurement]:
+        """The storage-order tail, read from recent chunks first.
+
+        Ordering a hypertable by ``seq`` alone would decompress every compressed chunk.
+        Rows stored last almost always carry recent times, so read a recent time window,
+        then check (cheaply, on the chunks' min/max metadata of ``seq``) that no older
+        row was stored later than the window's oldest pick; widen the window if one was.
+        """
+        latest = await self._scalar(
+            "SELECT max(time) FROM measurements WHERE characteristic = %s", (characteristic,)
+        )
+        if latest is None:
+            return []
+        rows: list[tuple[Any, ...]] = []
+        for horizon in _TAIL_HORIZONS:
+            cutoff = BUCKET_ORIGIN.replace(year=1) if horizon is None else latest - horizon
+            rows = await self._rows(
+                f"SELECT {MEASUREMENT_COLUMNS}, seq FROM measurements WHERE characteristic = %s "
+                "AND quality = 'good' AND time >= %s ORDER BY seq DESC LIMIT %s",
+                (characteristic, cutoff, limit),
+            )
+            if horizon is None:
+                break
+            if len(rows) == limit:
+                later = await self._scalar(
+                    "SELECT EXISTS (SELECT 1 FROM measurements WHERE characteristic = %s "
+                    "AND quality = 'good' AND time < %s AND seq > %s)",
+                    (characteristic, cutoff, rows[-1][-1]),
+                )
+                if not later:
+                    break
+        return [measurement_from_row(r[:-1]) for r in reversed(rows)]
+
+    async def count_verdicts(self) -> int:
+        return int(await self._scalar("SELECT count(*) FROM verdicts"))
+
+    async def history(
+        self,
+        characteristic: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        after: HistoryCursor | None = None,
+    ) -> HistoryPage:
+        if limit <= 0:
+            raise StoreError(f"limit: must be positive, got {limit}")
+        cursor = (after.time, after.seq) if after else (start, -1)
+        rows = await self._rows(
+            f"SELECT {MEASUREMENT_COLUMNS}, seq FROM measurements WHERE characteristic = %s "
+            "AND time >= %s AND time < %s AND (time, seq) > (%s, %s) "
+            "ORDER BY time, seq LIMIT %s",
+            (characteristic, start, end, *cursor, limit + 1),
+        )
+        more = len(rows) > limit
+        page = rows[:limit]
+        nxt = HistoryCursor(page[-1][0], int(page[-1][-1])) if more else None
+        return HistoryPage([measurement_from_row(r[:-1]) for r in page], nxt)
+
+    async def buckets(
+        self, characteristic: str, start: datetime, end: datetime, width: timedelta
+    ) -> list[Bucket]:
+        seconds = whole_seconds(width)
+        lo, hi = bucket_range(start, end, width)
+        if lo >= hi:
+            return []
+        source = self._aggregate_for(seconds)
+        if source is None:
+            rows = await self._rows(
+                "SELECT date_bin(%s, time, %s) AS b, count(*), sum(value), sum(value * value), "
+                "min(value), max(value) FROM measurements WHERE characteristic = %s "
+                "AND quality = 'good' AND time >= %s AND time < %s GROUP BY b ORDER BY b",
+                (width, BUCKET_ORIGIN, characteristic, lo, hi),
+            )
+        elif source == "1m":
+            rows = await self._rows(
+                "SELECT time_bucket(%s, bucket, %s) AS b, sum(n)::bigint, sum(total), "
+                "sum(total_sq), min(minimum), max(maximum) FROM measurement_stats_1m "
+                "WHERE characteristic = %s AND bucket >= %s AND bucket < %s "
+                "GROUP BY b ORDER BY b",
+                (width, BUCKET_ORIGIN, characteristic, lo, hi),
+            )
+        else:
+            rows = await self._rows(
+                "SELECT time_bucket(%s, bucket, %s) AS b, sum(n)::bigint, sum(total), "
+                "sum(total_sq), min(minimum), max(maximum) FROM measurement_stats_1h "
+                "WHERE characteristic = %s AND bucket >= %s AND bucket < %s "
+                "GROUP BY b ORDER BY b",
+                (width, BUCKET_ORIGIN, characteristic, lo, hi),
+            )
+        return [Bucket(r[0], int(r[1]), r[2] / r[1], r[4], r[5], r[2], r[3]) for r in rows if r[1]]
+
+    def _aggregate_for(self, seconds: int) -> str | None:
+        """Which continuous aggregate can answer buckets of this width, if any."""
+        if self.kind != "timescaledb":
+            return None
+        if seconds % 3600 == 0:
+            return "1h"
+        if seconds % 60 == 0:
+            return "1m"
+        return None
+
+    async def first_pass_counts(self, start: datetime, end: datetime) -> list[FirstPassCount]:
+        rows = await self._rows(
+            "SELECT process, count(*), count(*) FILTER (WHERE ok) FROM verdicts "
+            "WHERE first_pass AND time >= %s AND time < %s "
+            'GROUP BY process ORDER BY process COLLATE "C"',
+            (start, end),
+        )
+        return [FirstPassCount(r[0], int(r[1]), int(r[2])) for r in rows]
+
+    async def cost_totals(self, start: datetime, end: datetime) -> list[CostTotal]:
+        rows = await self._rows(
+            "SELECT scope, category, currency, sum(amount), count(*) FROM cost_events "
+            "WHERE time >= %s AND time < %s GROUP BY scope, category, currency "
+            'ORDER BY scope COLLATE "C", category COLLATE "C", currency COLLATE "C"',
+            (start, end),
+        )
+        return [CostTotal(r[0], CostCategory(r[1]), r[2], float(r[3]), int(r[4])) for r in rows]
+
+    # limits --------------------------------------------------------------------------
+    async def save_limits(self, item: StoredLimits) -> None:
+        lim = item.limits
+        await self._rows(
+            "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
+            "mr_center, mr_ucl, baseline_n, disp_lcl, created_at, reason, author) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING version",
+            (
+                item.characteristic,
+                lim.version,
+                lim.center,
+                lim.ucl,
+                lim.lcl,
+                lim.sigma,
+                lim.mr_center,
+                lim.mr_ucl,
+                lim.baseline_n,
+                lim.dispersion_lcl,
+                item.created_at,
+                item.reason,
+                item.author,
+            ),
+        )
+
+    async def active_limits(self, characteristic: str) -> StoredLimits | None:
+        rows = await self._rows(
+            "SELECT * FROM limit_sets WHERE characteristic = %s ORDER BY version DESC LIMIT 1",
+            (characteristic,),
+        )
+        return limits_from_row(rows[0]) if rows else None
+
+    async def limit_history(self, characteristic: str) -> list[StoredLimits]:
+        rows = await self._rows(
+            "SELECT * FROM limit_sets WHERE characteristic = %s ORDER BY version",
+            (characteristic,),
+        )
+        return [limits_from_row(r) for r in rows]
+
+    # alarms --------------------------------------------------------------------------
+    async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
+        values = (
+            alarm.characteristic,
+            alarm.rule,
+            alarm.chart,
+            alarm.state,
+            alarm.opened_at,
+            alarm.last_at,
+            alarm.count,
+            alarm.limit_version,
+            alarm.last_value,
+            alarm.message,
+        )
+        async with self._conn() as conn, conn.transaction():
+            if alarm.id is None:
+                cur = await conn.execute(
+                    "INSERT INTO alarms (characteristic, rule, chart, state, opened_at, last_at, "
+                    "count, limit_version, last_value, message) "
+                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+                    values,
+                )
+                row = await cur.fetchone()
+                assert row is not None  # RETURNING always gives the row
+                saved = _with_id(alarm, int(row[0]))
+            else:
+                cur = await conn.execute(
+                    "UPDATE alarms SET characteristic=%s, rule=%s, chart=%s, state=%s, "
+                    "opened_at=%s, last_at=%s, count=%s, limit_version=%s, last_value=%s, "
+                    "message=%s WHERE id=%s",
+                    (*values, alarm.id),
+                )
+                if cur.rowcount == 0:
+                    raise StoreError(f"alarm {alarm.id}: no such alarm to update")
+                saved = alarm
+            await conn.execute(
+                "INSERT INTO alarm_events (alarm_id, recorded_at, state, count, last_value) "
+                "VALUES (%s,%s,%s,%s,%s)",
+                (saved.id, saved.last_at, saved.state, saved.count, saved.last_value),
+            )
+        return saved
+
+    async def list_alarms(
+        self, characteristic: str | None = None, open_only: bool = True
+    ) -> list[AlarmRecord]:
+        rows = await self._rows(
+            "SELECT * FROM alarms WHERE (%s::text IS NULL OR characteristic = %s) "
+            "AND (NOT %s OR state <> 'resolved') ORDER BY id",
+            (characteristic, characteristic, open_only),
+        )
+        return [alarm_from_row(r) for r in rows]
+
+    async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
+        rows = await self._rows(
+            "SELECT alarm_id, recorded_at, state, count, last_value FROM alarm_events "
+            "WHERE alarm_id = %s ORDER BY id",
+            (alarm_id,),
+        )
+        return [AlarmEvent(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows]
+
+    # dead letters --------------------------------------------------------------------
+    async def add_dead_letters(self, items: Sequence[DeadLetter]) -> None:
+        if not items:
+            return
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO dead_letters (received_at, source, reason, payload) "
+                "VALUES (%s, %s, %s, %s)",
+                [
+                    (d.received_at, _text(d.source), _text(d.reason), d.payload.encode())
+                    for d in items
+                ],
+            )
+
+    async def list_dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._rows(
+            "SELECT received_at, source, reason, payload FROM dead_letters "
+            "ORDER BY id DESC LIMIT %s",
+            (limit,),
+        )
+        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]).decode()) for r in rows]
+
+    # grades --------------------------------------------------------------------------
+    async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None:
+        if not items:
+            return
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO grade_snapshots (taken_at, level, entity, grade, limiting_metric, "
+                "metrics) VALUES (%s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        g.taken_at,
+                        g.level,
+                        g.entity,
+                        g.grade,
+                        g.limiting_metric,
+                        Jsonb(dict(g.metrics)),
+                    )
+                    for g in items
+                ],
+            )
+
+    async def grade_history(
+        self, level: str, entity: str, start: datetime, end: datetime
+    ) -> list[GradeSnapshot]:
+        rows = await self._rows(
+            "SELECT taken_at, level, entity, grade, limiting_metric, metrics "
+            "FROM grade_snapshots WHERE level = %s AND entity = %s AND taken_at >= %s "
+            "AND taken_at < %s ORDER BY taken_at",
+            (level, entity, start, end),
+        )
+        return [grade_from_row(r) for r in rows]
+
+
+async def _configure(conn: Conn) -> None:
+    """Per-connection set-up: UTC session time zone and the staging tables for COPY."""
+    await conn.execute("SET TIME ZONE 'UTC'")
+    for spec in _STAGED:
+        await conn.execute(spec.create_staging())
+
+
+def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
+    """Items in order, keeping the first of each key: within a batch the first one wins."""
+    seen: set[Hashable] = set()
+    firsts: list[T] = []
+    for item in items:
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
+            firsts.append(item)
+    return firsts
+
+
+def _text(value: str) -> str:
+    return value.replace("\x00", "\\x00")  # text columns cannot hold NUL
+
+
+def _with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
+    return replace(alarm, id=alarm_id)
