@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
@@ -86,7 +86,10 @@ class _BulkInsert:
             f"(pos integer, {self._typed_columns()}) ON COMMIT DELETE ROWS"
         )
 
-    def copy(self) -> LiteralString:
+    def copy_direct(self) -> LiteralString:
+        return f"COPY {self.table} ({self.columns}) FROM STDIN (FORMAT BINARY)"
+
+    def copy_staged(self) -> LiteralString:
         return f"COPY {self.staging} (pos, {self.columns}) FROM STDIN (FORMAT BINARY)"
 
     def move(self) -> LiteralString:
@@ -104,13 +107,13 @@ _MEASUREMENTS = _BulkInsert(
     "measurements",
     "time, characteristic, value, ingest_id, source, part, lot, quality",
     ("timestamptz", "text", "float8", "text", "text", "text", "text", "text"),
-    "ingest_id, time",
+    "characteristic, time, ingest_id",
 )
 _VERDICTS = _BulkInsert(
     "verdicts",
     "time, process, part, ok, first_pass, defects, ingest_id, source",
     ("timestamptz", "text", "text", "bool", "bool", "jsonb", "text", "text"),
-    "ingest_id, time",
+    "process, time, ingest_id",
 )
 _COSTS = _BulkInsert(
     "cost_events",
@@ -120,8 +123,9 @@ _COSTS = _BulkInsert(
 )
 _STAGED = (_MEASUREMENTS, _VERDICTS, _COSTS)
 
-# restart replay in TimescaleDB mode: look back this far first, widening until exact
+# restart replay: look back this far first, widening until the tail is exact
 _TAIL_HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=60), None)
+_BEGINNING = datetime.min.replace(tzinfo=UTC)
 
 
 class PostgresStore:
@@ -201,13 +205,25 @@ class PostgresStore:
         rows = await self._rows(query, params)
         return rows[0][0] if rows else None
 
-    async def _bulk(self, spec: _BulkInsert, rows: Sequence[tuple[Any, ...]]) -> set[Hashable]:
-        """Stage rows by binary COPY, move the new ones; the keys of those inserted."""
+    async def _bulk(
+        self, spec: _BulkInsert, rows: Sequence[tuple[Any, ...]]
+    ) -> set[Hashable] | None:
+        """Write rows once each; the keys of those that were new, or None if all were.
+
+        The common case, a batch never seen before, goes by binary COPY straight into
+        the table. If any row is stored already (a resend, a spool replay), that COPY
+        fails on the unique key and is rolled back to its savepoint; the batch is then
+        staged and moved with ON CONFLICT DO NOTHING, which skips the known rows.
+        """
         async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
-            async with cur.copy(spec.copy()) as copy:
-                copy.set_types(["int4", *spec.types])
-                for pos, row in enumerate(rows):
-                    await copy.write_row((pos, *row))
+            try:
+                async with conn.transaction():  # a savepoint
+                    await _copy_rows(cur, spec.copy_direct(), spec.types, rows)
+                return None
+            except psycopg.errors.UniqueViolation:
+                pass
+            staged = [(pos, *row) for pos, row in enumerate(rows)]
+            await _copy_rows(cur, spec.copy_staged(), ("int4", *spec.types), staged)
             await cur.execute(spec.move())
             inserted = await cur.fetchall()
         return {r if len(r) > 1 else r[0] for r in inserted}
@@ -246,7 +262,7 @@ class PostgresStore:
 
     # measurements, verdicts, costs ---------------------------------------------------
     async def add_measurements(self, items: Sequence[Measurement]) -> list[Measurement]:
-        firsts = _first_of_each(items, lambda m: (m.ingest_id, m.time))
+        firsts = _first_of_each(items, _measurement_key)
         if not firsts:
             return []
         rows = [
@@ -263,10 +279,10 @@ class PostgresStore:
             for m in firsts
         ]
         new = await self._bulk(_MEASUREMENTS, rows)
-        return [m for m in firsts if (m.ingest_id, m.time) in new]
+        return firsts if new is None else [m for m in firsts if _measurement_key(m) in new]
 
     async def add_verdicts(self, items: Sequence[InspectionVerdict]) -> int:
-        firsts = _first_of_each(items, lambda v: (v.ingest_id, v.time))
+        firsts = _first_of_each(items, lambda v: (v.process, v.time, v.ingest_id))
         if not firsts:
             return 0
         rows = [
@@ -282,7 +298,8 @@ class PostgresStore:
             )
             for v in firsts
         ]
-        return len(await self._bulk(_VERDICTS, rows))
+        new = await self._bulk(_VERDICTS, rows)
+        return len(rows) if new is None else len(new)
 
     async def add_cost_events(self, items: Sequence[CostEvent]) -> int:
         firsts = _first_of_each(items, lambda c: c.ingest_id)
@@ -301,7 +318,8 @@ class PostgresStore:
             )
             for c in firsts
         ]
-        return len(await self._bulk(_COSTS, rows))
+        new = await self._bulk(_COSTS, rows)
+        return len(rows) if new is None else len(new)
 
     async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
         rows = await self._rows(
@@ -329,27 +347,17 @@ class PostgresStore:
         )
 
     async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
+        """The storage-order tail, read from recent times first.
+
+        Ordering by ``seq`` alone would read a characteristic's whole history (and, on a
+        hypertable, decompress every compressed chunk). Rows stored last almost always
+        carry recent times, so read a recent time window, then check that no older row
+        was stored after the window's oldest pick (cheap: the BRIN index on ``seq``, or
+        a compressed chunk's min/max of ``seq``, skips everything stored before it);
+        widen the window if one was.
+        """
         if limit <= 0:
             return []
-        if self.kind != "timescaledb":
-            rows = await self._rows(
-                f"SELECT {MEASUREMENT_COLUMNS} FROM measurements WHERE characteristic = %s "
-                "AND quality = 'good' ORDER BY seq DESC LIMIT %s",
-                (characteristic, limit),
-            )
-            return [measurement_from_row(r) for r in reversed(rows)]
-        return await self._charted_tail_recent_first(characteristic, limit)
-
-    async def _charted_tail_recent_first(
-        self, characteristic: str, limit: int
-    ) -> list[Measurement]:
-        """The storage-order tail, read from recent chunks first.
-
-        Ordering a hypertable by ``seq`` alone would decompress every compressed chunk.
-        Rows stored last almost always carry recent times, so read a recent time window,
-        then check (cheaply, on the chunks' min/max metadata of ``seq``) that no older
-        row was stored later than the window's oldest pick; widen the window if one was.
-        """
         latest = await self._scalar(
             "SELECT max(time) FROM measurements WHERE characteristic = %s", (characteristic,)
         )
@@ -357,7 +365,7 @@ class PostgresStore:
             return []
         rows: list[tuple[Any, ...]] = []
         for horizon in _TAIL_HORIZONS:
-            cutoff = BUCKET_ORIGIN.replace(year=1) if horizon is None else latest - horizon
+            cutoff = _BEGINNING if horizon is None else latest - horizon
             rows = await self._rows(
                 f"SELECT {MEASUREMENT_COLUMNS}, seq FROM measurements WHERE characteristic = %s "
                 "AND quality = 'good' AND time >= %s ORDER BY seq DESC LIMIT %s",
@@ -614,6 +622,18 @@ class PostgresStore:
         return [grade_from_row(r) for r in rows]
 
 
+async def _copy_rows(
+    cur: psycopg.AsyncCursor[Row],
+    statement: LiteralString,
+    types: Sequence[str],
+    rows: Sequence[Row],
+) -> None:
+    async with cur.copy(statement) as copy:
+        copy.set_types(list(types))
+        for row in rows:
+            await copy.write_row(row)
+
+
 async def _configure(conn: Conn) -> None:
     """Per-connection set-up: UTC session time zone and the staging tables for COPY."""
     await conn.execute("SET TIME ZONE 'UTC'")
@@ -631,6 +651,11 @@ def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
             seen.add(k)
             firsts.append(item)
     return firsts
+
+
+def _measurement_key(m: Measurement) -> Hashable:
+    """The natural key (the unique index): a resend repeats all three."""
+    return (m.characteristic, m.time, m.ingest_id)
 
 
 def _text(value: str) -> str:

@@ -51,7 +51,13 @@ def _db(settings: Settings) -> sqlite3.Connection:
 
 def test_healthz_reports_the_store_and_no_collectors(client: TestClient) -> None:
     body = client.get("/healthz").json()
-    assert body == {"status": "ok", "store": "sqlite", "characteristics": 5, "collectors": {}}
+    assert body == {
+        "status": "ok",
+        "store": "sqlite",
+        "spooled_rows": 0,
+        "characteristics": 5,
+        "collectors": {},
+    }
 
 
 def test_characteristics_are_listed_and_filtered_by_line(client: TestClient) -> None:
