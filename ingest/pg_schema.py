@@ -68,6 +68,49 @@ WITH NO DATA
 
 # Identifiers are compared byte-wise (COLLATE "C"): faster keys than a language collation,
 # and the same order as the SQLite store whatever locale the cluster was created with.
+# Without TimescaleDB, the 1-minute statistics are a table kept by a statement trigger:
+# it sees exactly the rows each INSERT or COPY added (not those ON CONFLICT skipped) and
+# folds them in within the same transaction. Keys are locked in order (no deadlocks
+# between concurrent writers).
+_PLAIN_STATS_1M = (
+    """
+    CREATE TABLE measurement_stats_1m (
+        characteristic text COLLATE "C" NOT NULL, bucket timestamptz NOT NULL,
+        n bigint NOT NULL, total double precision NOT NULL,
+        total_sq double precision NOT NULL, minimum double precision NOT NULL,
+        maximum double precision NOT NULL,
+        PRIMARY KEY (characteristic, bucket)
+    )
+    """,
+    """
+    CREATE FUNCTION spcmon_fold_stats_1m() RETURNS trigger LANGUAGE plpgsql AS $fold$
+    BEGIN
+        INSERT INTO measurement_stats_1m AS s
+            (characteristic, bucket, n, total, total_sq, minimum, maximum)
+        SELECT characteristic,
+               date_bin(INTERVAL '1 minute', time, TIMESTAMPTZ '2000-01-03 00:00:00+00'),
+               count(*), sum(value), sum(value * value), min(value), max(value)
+        FROM new_rows
+        WHERE quality = 'good'
+        GROUP BY 1, 2
+        ORDER BY 1, 2
+        ON CONFLICT (characteristic, bucket) DO UPDATE SET
+            n = s.n + excluded.n,
+            total = s.total + excluded.total,
+            total_sq = s.total_sq + excluded.total_sq,
+            minimum = least(s.minimum, excluded.minimum),
+            maximum = greatest(s.maximum, excluded.maximum);
+        RETURN NULL;
+    END
+    $fold$
+    """,
+    """
+    CREATE TRIGGER measurements_fold_stats_1m AFTER INSERT ON measurements
+    REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION spcmon_fold_stats_1m()
+    """,
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -195,6 +238,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # BRIN: tiny, and measurements arrive nearly in time order
             "CREATE INDEX measurements_time_brin ON measurements USING brin (time)",
             "CREATE INDEX verdicts_time_brin ON verdicts USING brin (time)",
+            *_PLAIN_STATS_1M,
         ),
     ),
 )

@@ -123,6 +123,29 @@ _COSTS = _BulkInsert(
 )
 _STAGED = (_MEASUREMENTS, _VERDICTS, _COSTS)
 
+# buckets: params (width, origin, characteristic, from, to), answered from raw rows or
+# from the 1-minute / 1-hour statistics (continuous aggregates, or the plain-mode table)
+_BUCKETS_FROM_RAW: LiteralString = (
+    "SELECT date_bin(%s, time, %s) AS b, count(*), sum(value), sum(value * value), "
+    "min(value), max(value) FROM measurements WHERE characteristic = %s "
+    "AND quality = 'good' AND time >= %s AND time < %s GROUP BY b ORDER BY b"
+)
+_ROLL_UP: LiteralString = (
+    "AS b, sum(n)::bigint, sum(total), sum(total_sq), min(minimum), max(maximum) FROM "
+)
+_STATS_RANGE: LiteralString = (
+    " WHERE characteristic = %s AND bucket >= %s AND bucket < %s GROUP BY b ORDER BY b"
+)
+_BUCKETS_FROM_1M: LiteralString = (
+    "SELECT date_bin(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1m" + _STATS_RANGE
+)
+_BUCKETS_FROM_1M_TS: LiteralString = (
+    "SELECT time_bucket(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1m" + _STATS_RANGE
+)
+_BUCKETS_FROM_1H: LiteralString = (
+    "SELECT time_bucket(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1h" + _STATS_RANGE
+)
+
 # restart replay: look back this far first, widening until the tail is exact
 _TAIL_HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=60), None)
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
@@ -415,41 +438,19 @@ class PostgresStore:
         lo, hi = bucket_range(start, end, width)
         if lo >= hi:
             return []
-        source = self._aggregate_for(seconds)
-        if source is None:
-            rows = await self._rows(
-                "SELECT date_bin(%s, time, %s) AS b, count(*), sum(value), sum(value * value), "
-                "min(value), max(value) FROM measurements WHERE characteristic = %s "
-                "AND quality = 'good' AND time >= %s AND time < %s GROUP BY b ORDER BY b",
-                (width, BUCKET_ORIGIN, characteristic, lo, hi),
-            )
-        elif source == "1m":
-            rows = await self._rows(
-                "SELECT time_bucket(%s, bucket, %s) AS b, sum(n)::bigint, sum(total), "
-                "sum(total_sq), min(minimum), max(maximum) FROM measurement_stats_1m "
-                "WHERE characteristic = %s AND bucket >= %s AND bucket < %s "
-                "GROUP BY b ORDER BY b",
-                (width, BUCKET_ORIGIN, characteristic, lo, hi),
-            )
-        else:
-            rows = await self._rows(
-                "SELECT time_bucket(%s, bucket, %s) AS b, sum(n)::bigint, sum(total), "
-                "sum(total_sq), min(minimum), max(maximum) FROM measurement_stats_1h "
-                "WHERE characteristic = %s AND bucket >= %s AND bucket < %s "
-                "GROUP BY b ORDER BY b",
-                (width, BUCKET_ORIGIN, characteristic, lo, hi),
-            )
+        rows = await self._rows(
+            self._bucket_query(seconds), (width, BUCKET_ORIGIN, characteristic, lo, hi)
+        )
         return [Bucket(r[0], int(r[1]), r[2] / r[1], r[4], r[5], r[2], r[3]) for r in rows if r[1]]
 
-    def _aggregate_for(self, seconds: int) -> str | None:
-        """Which continuous aggregate can answer buckets of this width, if any."""
-        if self.kind != "timescaledb":
-            return None
-        if seconds % 3600 == 0:
-            return "1h"
+    def _bucket_query(self, seconds: int) -> LiteralString:
+        """The cheapest source for buckets of this width: a pre-aggregate when one fits."""
+        timescale = self.kind == "timescaledb"
+        if seconds % 3600 == 0 and timescale:
+            return _BUCKETS_FROM_1H
         if seconds % 60 == 0:
-            return "1m"
-        return None
+            return _BUCKETS_FROM_1M_TS if timescale else _BUCKETS_FROM_1M
+        return _BUCKETS_FROM_RAW
 
     async def first_pass_counts(self, start: datetime, end: datetime) -> list[FirstPassCount]:
         rows = await self._rows(

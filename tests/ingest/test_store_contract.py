@@ -436,6 +436,16 @@ async def test_buckets_of_wider_widths_add_up_the_narrow_ones(store: Store) -> N
     assert hourly[0].total_sq == pytest.approx(sum(v * v for v in in_first_hour))
 
 
+async def test_resent_measurements_are_not_counted_twice_in_buckets(store: Store) -> None:
+    first = _values_at([(0, 1.0), (10, 2.0)])
+    await store.add_measurements(first)
+    await store.add_measurements([*first, *_values_at([(0, 1.0), (10, 2.0), (20, 4.0)])])
+
+    [bucket] = await store.buckets("c1", _HOUR, _HOUR + timedelta(hours=1), timedelta(minutes=1))
+
+    assert (bucket.n, bucket.total, bucket.maximum) == (3, pytest.approx(7.0), 4.0)
+
+
 async def test_buckets_are_whole_and_start_inside_the_range(store: Store) -> None:
     await store.add_measurements(_values_at([(10, 1.0), (70, 2.0), (130, 3.0)]))
 
