@@ -75,7 +75,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"database upgrade failed: {exc}", file=sys.stderr)
         return 1
-    state = store.schema
+    state = store.schema_state
     assert state is not None  # set by open()
     applied = ", ".join(str(v) for v in state.applied) or "none (already up to date)"
     print(f"schema version {state.version}, {state.kind} mode; migrations applied: {applied}")

@@ -99,7 +99,8 @@ class Monitor:
                 engine.restore_limits(row, stored.limits)
             n = self._records[char_id].subgroup_size
             span = engine.window if stored else max(engine.window, engine.baseline_size * n)
-            total = await self._store.count_charted(char_id)
+            # subgroups must re-form where they were: only then does the count matter
+            total = await self._store.count_charted(char_id) if n > 1 else 0
             tail = await self._store.charted_tail(char_id, span + total % n)
             if tail:
                 await self._run_engine(tail, live=False)

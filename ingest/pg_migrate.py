@@ -121,7 +121,8 @@ async def _timescaledb(conn: Conn, wanted: TimescaleMode, recorded: str | None) 
         ).fetchone()
         if available is not None:
             try:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                # in public, on every search path (also with SPCMON_DATABASE__SCHEMA set)
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public")
             except psycopg.Error as exc:  # e.g. not in shared_preload_libraries
                 _log.warning("TimescaleDB is installed but cannot be enabled: %s", exc)
             row = await (

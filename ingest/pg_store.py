@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString, TypeVar
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -53,6 +53,14 @@ from ingest.time_buckets import bucket_range, whole_seconds
 _log = logging.getLogger(__name__)
 Conn = AsyncConnection[tuple[Any, ...]]
 T = TypeVar("T")
+# a dead server or network is noticed in ~25 s, not after the kernel's two hours
+_CONNECT_KWARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 Row = tuple[Any, ...]
 
 
@@ -63,6 +71,7 @@ class PgOptions:
     min_connections: int = 1
     max_connections: int = 4
     acquire_timeout: float = 5.0  # s to wait for a connection before StoreUnavailable
+    schema: str | None = None  # PostgreSQL schema for our tables; None: the server's default
     timescaledb: TimescaleMode = "auto"
     policies: TimescalePolicies = field(default_factory=TimescalePolicies)
 
@@ -159,7 +168,7 @@ class PostgresStore:
         self.options = options or PgOptions()
         self._pool: AsyncConnectionPool[Conn] | None = None
         self.kind = "postgresql"
-        self.schema: SchemaState | None = None
+        self.schema_state: SchemaState | None = None
 
     # lifecycle -----------------------------------------------------------------------
     async def open(self) -> None:
@@ -167,20 +176,22 @@ class PostgresStore:
             return
         try:
             async with await psycopg.AsyncConnection.connect(
-                self._dsn, autocommit=True, connect_timeout=10
+                self._dsn, autocommit=True, **_CONNECT_KWARGS
             ) as conn:
-                self.schema = await upgrade(conn, self.options.timescaledb)
-                if self.schema.kind == "timescaledb":
+                await self._use_schema(conn, create=True)
+                state = await upgrade(conn, self.options.timescaledb)
+                if state.kind == "timescaledb":
                     await apply_policies(conn, self.options.policies)
         except psycopg.Error as exc:
             raise StoreUnavailable(f"cannot open the PostgreSQL store: {exc}") from exc
-        self.kind = self.schema.kind
+        self.schema_state = state
+        self.kind = state.kind
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
             self._dsn,
             min_size=self.options.min_connections,
             max_size=self.options.max_connections,
-            kwargs={"autocommit": True},
-            configure=_configure,
+            kwargs={"autocommit": True, **_CONNECT_KWARGS},
+            configure=self._configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self.options.acquire_timeout,
             open=False,
@@ -192,13 +203,31 @@ class PostgresStore:
             await pool.close()
             raise StoreUnavailable(f"cannot open the PostgreSQL pool: {exc}") from exc
         self._pool = pool
-        version = self.schema.timescaledb_version
+        version = state.timescaledb_version
         _log.info(
             "PostgreSQL store open: %s mode%s, schema v%d",
             self.kind,
             f" (TimescaleDB {version})" if version else "",
-            self.schema.version,
+            state.version,
         )
+
+    async def _use_schema(self, conn: Conn, create: bool = False) -> None:
+        """Put the configured schema first on the search path (extensions stay reachable)."""
+        name = self.options.schema
+        if name is None:
+            return
+        if create:
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(name))
+            )
+        await conn.execute(sql.SQL("SET search_path TO {}, public").format(sql.Identifier(name)))
+
+    async def _configure(self, conn: Conn) -> None:
+        """Per-connection set-up: schema, UTC session time zone, staging tables for COPY."""
+        await self._use_schema(conn)
+        await conn.execute("SET TIME ZONE 'UTC'")
+        for spec in _STAGED:
+            await conn.execute(spec.create_staging())
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -633,13 +662,6 @@ async def _copy_rows(
         copy.set_types(list(types))
         for row in rows:
             await copy.write_row(row)
-
-
-async def _configure(conn: Conn) -> None:
-    """Per-connection set-up: UTC session time zone and the staging tables for COPY."""
-    await conn.execute("SET TIME ZONE 'UTC'")
-    for spec in _STAGED:
-        await conn.execute(spec.create_staging())
 
 
 def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:

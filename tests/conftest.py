@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.support.mosquitto import Broker, running_mosquitto
+from tests.support.pglite import PgliteServer, pglite_available, running_pglite
 from tests.support.postgres import PostgresServer, postgres_unavailable, running_postgres
 
 # Deterministic by default: the same examples on every run, so CI is reproducible and a
@@ -49,4 +50,17 @@ def postgres() -> Iterator[PostgresServer]:
     if reason := postgres_unavailable():
         pytest.fail(reason)
     with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def pglite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PgliteServer]:
+    """PostgreSQL 17 with TimescaleDB (PGlite, WASM) for the session: one client at a time.
+
+    The TimescaleDB path is part of the product, so a missing PGlite fails the run
+    (``./scripts/bootstrap --test`` installs it from the lock file).
+    """
+    if reason := pglite_available():
+        pytest.fail(reason)
+    with running_pglite(tmp_path_factory.mktemp("pglite") / "pgdata") as server:
         yield server

@@ -29,7 +29,8 @@ from ingest.store import (
 )
 from spc import LimitSet
 from tests.ingest.records import T0, characteristic, cost_event, measurement, verdict
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, fresh_schema_name
+from tests.support.pglite import PgliteServer
 from tests.support.postgres import PostgresServer
 
 pytestmark = pytest.mark.anyio
@@ -61,9 +62,25 @@ async def _postgresql(request: pytest.FixtureRequest) -> Connect:
     return connect
 
 
+async def _timescaledb(request: pytest.FixtureRequest) -> Connect:
+    """TimescaleDB on PGlite: one database and one session, so each test gets a schema."""
+    server: PgliteServer = request.getfixturevalue("pglite")
+    options = PgOptions(
+        min_connections=1, max_connections=1, timescaledb="require", schema=fresh_schema_name()
+    )
+
+    async def connect() -> Store:
+        store = PostgresStore(server.dsn, options)
+        await store.open()
+        return store
+
+    return connect
+
+
 BACKENDS: dict[str, Callable[[pytest.FixtureRequest], Awaitable[Connect]]] = {
     "sqlite": _sqlite,
     "postgresql": _postgresql,
+    "timescaledb": _timescaledb,
 }
 
 

@@ -39,3 +39,8 @@ async def fresh_database(server_dsn: str) -> str:
         await conn.execute(f"DROP DATABASE IF EXISTS {name}")
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
     return with_database(server_dsn, name)
+
+
+def fresh_schema_name() -> str:
+    """A schema name not used before in this test run (for single-database servers)."""
+    return f"test_{next(_counter)}"
