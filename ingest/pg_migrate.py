@@ -162,11 +162,22 @@ async def apply_policies(conn: Conn, policies: TimescalePolicies) -> None:
             await conn.execute(
                 "SELECT remove_continuous_aggregate_policy(%s, if_exists => true)", (view,)
             )
-            await conn.execute(
-                "SELECT add_continuous_aggregate_policy(%s, start_offset => %s, "
-                "end_offset => %s, schedule_interval => %s)",
-                (view, policies.refresh_window(window), bucket, bucket),
-            )
+            params = (view, policies.refresh_window(window), bucket, bucket)
+            try:
+                async with conn.transaction():  # a savepoint: older versions lack the option
+                    # one batch over the whole window: batched refreshes (2.19+) start at
+                    # the newest buckets and can leave late data in older ones stale
+                    await conn.execute(
+                        "SELECT add_continuous_aggregate_policy(%s, start_offset => %s, "
+                        "end_offset => %s, schedule_interval => %s, buckets_per_batch => 0)",
+                        params,
+                    )
+            except psycopg.errors.UndefinedFunction:
+                await conn.execute(
+                    "SELECT add_continuous_aggregate_policy(%s, start_offset => %s, "
+                    "end_offset => %s, schedule_interval => %s)",
+                    params,
+                )
     _log.info(
         "TimescaleDB policies: chunks of %s, compress after %s, retention %s",
         chunk,

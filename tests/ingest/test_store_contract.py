@@ -651,7 +651,7 @@ async def test_the_store_names_its_backend(store: Store) -> None:
     assert store.kind in BACKENDS
 
 
-# SQLite only -------------------------------------------------------------------------
+# SQLite only, then restart replay -----------------------------------------------------
 
 
 async def test_the_sqlite_store_runs_in_wal_mode(tmp_path: Path, anyio_backend: str) -> None:
@@ -669,6 +669,14 @@ async def test_the_sqlite_store_runs_in_wal_mode(tmp_path: Path, anyio_backend: 
             conn.close()
     finally:
         await store.close()
+
+
+async def test_charted_tail_ends_with_a_late_arriving_old_measurement(store: Store) -> None:
+    await store.add_measurements([measurement(i) for i in range(5)])
+    late = measurement(9, time=T0 - timedelta(days=30))  # yesterday's batch, resent today
+    await store.add_measurements([late])
+
+    assert await store.charted_tail("c1", 3) == [measurement(3), measurement(4), late]
 
 
 async def test_charted_tail_replays_good_measurements_in_storage_order(store: Store) -> None:
