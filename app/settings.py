@@ -10,13 +10,17 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "password"}
 
 
 class MqttSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
     url: str | None = Field(default=None, description="mqtt://host:port; unset = no MQTT")
     client_id: str = Field(default="spcmon", description="stable: names the persistent session")
     username: str | None = None
@@ -46,6 +50,8 @@ class MqttSettings(BaseModel):
 
 
 class OpcuaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
     endpoint: str | None = Field(default=None, description="opc.tcp://host:port/path")
     publishing_interval_ms: int = Field(default=100, ge=10, le=60_000)
     queue_size: int = Field(default=100, ge=1, le=10_000)
@@ -60,6 +66,8 @@ class OpcuaSettings(BaseModel):
 
 class DatabaseSettings(BaseModel):
     """PostgreSQL / TimescaleDB; without ``url`` the embedded SQLite file is the store."""
+
+    model_config = ConfigDict(extra="forbid")
 
     url: SecretStr | None = Field(
         default=None, description="postgresql://user:password@host:port/database"
@@ -78,15 +86,28 @@ class DatabaseSettings(BaseModel):
     spool_dir: Path | None = Field(
         default=None, description="where writes wait while the database is away (data_dir/spool)"
     )
+    schema_name: str | None = Field(
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL schema for the tables; unset: the server's default (public)",
+    )
 
     @field_validator("url")
     @classmethod
     def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return value
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("postgresql", "postgres"):
+        url = value.get_secret_value()
+        if urlsplit(url).scheme not in ("postgresql", "postgres"):
             raise ValueError("expected postgresql://user:password@host:port/database")
+        try:
+            conninfo_to_dict(url)
+        except psycopg.Error:
+            # libpq's message can quote the offending part, password included: not echoed
+            raise ValueError(
+                "is not a valid PostgreSQL URL (percent-encode special characters in the "
+                "user name and password)"
+            ) from None
         return value
 
     @property
@@ -95,11 +116,15 @@ class DatabaseSettings(BaseModel):
 
 
 class SpcSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
     baseline_size: int = Field(default=25, ge=2, le=1000, description="Phase I points")
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
 
 
 class HttpSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -18,6 +18,7 @@ def pg_options(db: DatabaseSettings) -> PgOptions:
         min_connections=1,
         max_connections=db.pool_size,
         timescaledb=db.timescaledb,
+        schema=db.schema_name,
         policies=TimescalePolicies(
             expected_rate=db.expected_rate,
             compress_after=timedelta(days=db.compress_after_days),

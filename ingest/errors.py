@@ -5,7 +5,8 @@ IngestError
  ├── PayloadError       a wire payload cannot be turned into records (names the field)
  ├── ConfigError        the plant configuration file is invalid (names the entry)
  └── StoreError         the store failed to read or write
-      └── StoreUnavailable  the database cannot be reached; writes can be spooled
+      ├── StoreUnavailable  the database cannot be reached; writes can be spooled
+      └── StoreRejected     the database refuses the data itself; retrying cannot help
 """
 
 from __future__ import annotations
@@ -51,4 +52,11 @@ class StoreUnavailable(StoreError):
     """The store cannot be reached (connection refused or lost, pool exhausted).
 
     Unlike other store errors this is expected to pass: writes can wait in the spool.
+    """
+
+
+class StoreRejected(StoreError):
+    """The database refuses the data itself (a value out of range, a constraint).
+
+    Retrying the same records cannot succeed: they are set aside, not retried for ever.
     """

@@ -63,6 +63,11 @@ _EXTERNAL = frozenset(
 )
 
 
+MAX_ABS_VALUE = 1e100
+"""Larger readings are refused: no instrument gives them, and their squares (summed for
+the bucket statistics) would overflow a double."""
+
+
 def _check_time(value: datetime, name: str = "time") -> None:
     if not isinstance(value, datetime):
         raise InvalidRecord(name, f"must be a datetime, got {type(value).__name__}")
@@ -81,6 +86,10 @@ def _check_text(value: str, name: str, required: bool = True) -> None:
         raise InvalidRecord(name, "longer than 256 characters")
     if "\x00" in value:  # PostgreSQL text cannot hold NUL: refuse it on every backend alike
         raise InvalidRecord(name, "contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
+        raise InvalidRecord(name, "is not valid Unicode text (a lone surrogate)") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,8 @@ class Measurement:
             raise InvalidRecord("value", f"must be a number, got {type(self.value).__name__}")
         if not math.isfinite(self.value):
             raise InvalidRecord("value", f"must be finite, got {self.value}")
+        if abs(self.value) > MAX_ABS_VALUE:
+            raise InvalidRecord("value", f"beyond ±{MAX_ABS_VALUE:g}, got {self.value:g}")
         for name in ("part", "lot"):
             text = getattr(self, name)
             if text is not None:

@@ -8,7 +8,10 @@ It is idempotent: on an up-to-date database it changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -62,10 +65,34 @@ class TimescalePolicies:
         return max(timedelta(hours=3), min(default, self.retention - timedelta(days=1)))
 
 
+@asynccontextmanager
+async def migration_lock(conn: Conn, timeout_s: float = 120.0) -> AsyncIterator[None]:
+    """Hold the database-wide migration lock; raise ``StoreError`` after ``timeout_s``.
+
+    Everything that changes the schema or the policies runs under it, so instances that
+    start together apply each migration once, one after the other.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,))).fetchone()
+        if row is not None and row[0]:
+            break
+        if loop.time() > deadline:
+            raise StoreError(
+                f"another instance has held the schema migration lock for {timeout_s:.0f} s"
+            )
+        await asyncio.sleep(0.2)
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.broken:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
 async def upgrade(conn: Conn, timescale: TimescaleMode) -> SchemaState:
-    """Apply pending migrations (autocommit connection); return the resulting state."""
+    """Apply pending migrations (autocommit connection, inside ``migration_lock``)."""
     await conn.execute(BOOKKEEPING)
-    await conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
     try:
         rows = await (
             await conn.execute("SELECT version, mode FROM schema_migrations ORDER BY version")
@@ -102,10 +129,10 @@ async def upgrade(conn: Conn, timescale: TimescaleMode) -> SchemaState:
                 f"knows ({LATEST_VERSION}): upgrade the service"
             )
         return SchemaState(kind, newest, applied, ts_version if use_ts else None)
+    except psycopg.OperationalError:
+        raise  # the connection went: the caller says "unavailable"
     except psycopg.Error as exc:
         raise StoreError(f"schema upgrade failed: {exc}") from exc
-    finally:
-        await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
 async def _timescaledb(conn: Conn, wanted: TimescaleMode, recorded: str | None) -> str | None:
@@ -121,7 +148,7 @@ async def _timescaledb(conn: Conn, wanted: TimescaleMode, recorded: str | None) 
         ).fetchone()
         if available is not None:
             try:
-                # in public, on every search path (also with SPCMON_DATABASE__SCHEMA set)
+                # in public, on every search path (also with SPCMON_DATABASE__SCHEMA_NAME set)
                 await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public")
             except psycopg.Error as exc:  # e.g. not in shared_preload_libraries
                 _log.warning("TimescaleDB is installed but cannot be enabled: %s", exc)

@@ -11,6 +11,7 @@ the database refuses raises ``StoreError``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
@@ -23,9 +24,16 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ingest.errors import StoreError, StoreUnavailable
+from ingest.errors import StoreError, StoreRejected, StoreUnavailable
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
-from ingest.pg_migrate import SchemaState, TimescaleMode, TimescalePolicies, apply_policies, upgrade
+from ingest.pg_migrate import (
+    SchemaState,
+    TimescaleMode,
+    TimescalePolicies,
+    apply_policies,
+    migration_lock,
+    upgrade,
+)
 from ingest.pg_rows import (
     MEASUREMENT_COLUMNS,
     alarm_from_row,
@@ -60,6 +68,7 @@ _CONNECT_KWARGS: dict[str, Any] = {
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,  # ms: unacknowledged data on a dead link fails the socket
 }
 Row = tuple[Any, ...]
 
@@ -71,6 +80,7 @@ class PgOptions:
     min_connections: int = 1
     max_connections: int = 4
     acquire_timeout: float = 5.0  # s to wait for a connection before StoreUnavailable
+    operation_timeout: float = 30.0  # s for one whole operation (connection + statements)
     schema: str | None = None  # PostgreSQL schema for our tables; None: the server's default
     timescaledb: TimescaleMode = "auto"
     policies: TimescalePolicies = field(default_factory=TimescalePolicies)
@@ -175,15 +185,19 @@ class PostgresStore:
         if self._pool is not None:
             return
         try:
-            async with await psycopg.AsyncConnection.connect(
-                self._dsn, autocommit=True, **_CONNECT_KWARGS
-            ) as conn:
+            async with (
+                await psycopg.AsyncConnection.connect(
+                    self._dsn, autocommit=True, **_CONNECT_KWARGS
+                ) as conn,
+                migration_lock(conn),
+            ):  # instances starting together take turns
                 await self._use_schema(conn, create=True)
                 state = await upgrade(conn, self.options.timescaledb)
                 if state.kind == "timescaledb":
                     await apply_policies(conn, self.options.policies)
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"cannot open the PostgreSQL store: {exc}") from exc
+            err = classify(exc)
+            raise type(err)(f"cannot open the PostgreSQL store: {err}") from exc
         self.schema_state = state
         self.kind = state.kind
         pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
@@ -226,6 +240,9 @@ class PostgresStore:
         """Per-connection set-up: schema, UTC session time zone, staging tables for COPY."""
         await self._use_schema(conn)
         await conn.execute("SET TIME ZONE 'UTC'")
+        # a lock held elsewhere (a migration, a long report) fails fast rather than
+        # stalling every write behind it; the spool takes the batch meanwhile
+        await conn.execute("SET lock_timeout = '10s'")
         for spec in _STAGED:
             await conn.execute(spec.create_staging())
 
@@ -236,17 +253,26 @@ class PostgresStore:
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Conn]:
+        """A pooled connection for one operation, bounded by ``operation_timeout``.
+
+        Keepalives only guard idle connections: a server that stalls mid-query (paused,
+        a network black hole, a lock held by a migration) must still end in
+        ``StoreUnavailable`` so that writes go to the spool instead of hanging ingest.
+        """
         if self._pool is None:
             raise StoreError("the PostgreSQL store is not open")
         try:
-            async with self._pool.connection() as conn:
-                yield conn
+            async with asyncio.timeout(self.options.operation_timeout):
+                async with self._pool.connection() as conn:
+                    yield conn
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"PostgreSQL did not answer within {self.options.operation_timeout:.0f} s"
+            ) from exc
         except PoolTimeout as exc:
             raise StoreUnavailable(f"PostgreSQL: no connection available: {exc}") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL: {exc}") from exc
+            raise classify(exc) from exc
 
     async def _rows(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Row]:
         async with self._conn() as conn:
@@ -606,7 +632,12 @@ class PostgresStore:
                 "INSERT INTO dead_letters (received_at, source, reason, payload) "
                 "VALUES (%s, %s, %s, %s)",
                 [
-                    (d.received_at, _text(d.source), _text(d.reason), d.payload.encode())
+                    (
+                        d.received_at,
+                        _text(d.source),
+                        _text(d.reason),
+                        d.payload.encode("utf-8", "backslashreplace"),
+                    )
                     for d in items
                 ],
             )
@@ -617,7 +648,7 @@ class PostgresStore:
             "ORDER BY id DESC LIMIT %s",
             (limit,),
         )
-        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]).decode()) for r in rows]
+        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]).decode("utf-8", "replace")) for r in rows]
 
     # grades --------------------------------------------------------------------------
     async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None:
@@ -674,6 +705,25 @@ def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
             seen.add(k)
             firsts.append(item)
     return firsts
+
+
+_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "25006"}  # shutdown, too many, r/o
+
+
+def classify(exc: psycopg.Error) -> StoreError:
+    """Map a driver error to the store's errors by SQLSTATE, not by driver class.
+
+    Connection failures (class 08, no SQLSTATE at all: the client lost the server),
+    shutdowns, too many connections and a read-only standby after a failover mean "not
+    reachable now" (spool and retry); data and constraint errors (classes 22 and 23)
+    mean "never" (set aside); anything else is a plain ``StoreError`` (retried).
+    """
+    state = exc.sqlstate
+    if state is None or state.startswith("08") or state in _UNAVAILABLE_STATES:
+        return StoreUnavailable(f"PostgreSQL: {exc}")
+    if state.startswith(("22", "23")):
+        return StoreRejected(f"PostgreSQL refused the data ({state}): {exc}")
+    return StoreError(f"PostgreSQL ({state}): {exc}")
 
 
 def _measurement_key(m: Measurement) -> Hashable:

@@ -180,3 +180,14 @@ def test_every_cost_category_is_classified_in_the_table_above() -> None:
         "warranty",
         "output_value",
     }
+
+
+def test_a_value_whose_square_would_overflow_is_refused_by_name() -> None:
+    with pytest.raises(InvalidRecord, match=r"value: beyond ±1e\+100"):
+        measurement(0, value=1e200)
+    assert measurement(0, value=-1e100).value == -1e100
+
+
+def test_text_with_a_lone_surrogate_is_refused_by_name() -> None:
+    with pytest.raises(InvalidRecord, match="lot: is not valid Unicode text"):
+        measurement(0, lot="\ud800")

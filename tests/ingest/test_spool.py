@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from ingest.pg_store import PgOptions, PostgresStore
 from ingest.spool import Spool, SpooledStore
 from ingest.spool_codec import Record, decode, encode
 from tests.ingest.records import T0, cost_event, measurement, verdict
-from tests.support.databases import fresh_database
+from tests.support.databases import fresh_database, with_database
 from tests.support.postgres import PostgresServer, running_postgres
 
 pytestmark = pytest.mark.anyio
@@ -75,9 +77,10 @@ def test_a_spool_reopened_continues_its_numbering_and_counts(tmp_path: Path) -> 
         "000000000002.verdicts.json",
     ]
     assert again.rows == 3
+    assert not (tmp_path / ".000000000009.measurements.json.tmp").exists()
     again.append("measurements", [measurement(2)])
     assert again.pending()[-1].name == "000000000003.measurements.json"
-    assert again.read(again.pending()[0]) == ("measurements", [measurement(0), measurement(1)])
+    assert again.read(again.pending()[0]) == [measurement(0), measurement(1)]
 
 
 def test_a_spool_that_cannot_write_says_where_and_what(tmp_path: Path) -> None:
@@ -227,3 +230,115 @@ async def test_a_stream_of_100000_survives_a_20_second_database_outage_exactly_o
         assert await _count(dsn) == (total, total)
     finally:
         await store.close()
+
+
+async def test_an_unreadable_batch_file_is_set_aside_and_the_rest_replayed(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = await fresh_database(postgres.dsn)
+    spool = Spool(tmp_path / "spool")
+    spool.append("measurements", [measurement(0)])
+    spool.append("measurements", [measurement(1)])
+    (tmp_path / "spool" / "000000000001.measurements.json").write_text('{"rows": [{"time": 1}]}')
+
+    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
+    await store.open()
+    try:
+        assert not store.degraded  # open() replayed what it could before returning
+        assert await store.recent_measurements("c1", 5) == [measurement(1)]
+        assert [p.name for p in (tmp_path / "spool" / "rejected").iterdir()] == [
+            "000000000001.measurements.json"
+        ]
+    finally:
+        await store.close()
+
+
+async def test_the_replay_catches_up_with_a_live_stream(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = await fresh_database(postgres.dsn)
+    spool = Spool(tmp_path / "spool")
+    for k in range(200):  # a long outage's worth of small batches
+        spool.append("measurements", [measurement(k, ingest_id=f"old-{k}")])
+    store = SpooledStore(
+        PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY, open_drain_s=0
+    )
+    await store.open()
+    try:
+        for k in range(100):  # new batches keep arriving behind the backlog
+            await store.add_measurements([measurement(1000 + k, ingest_id=f"new-{k}")])
+            await asyncio.sleep(0.005)
+        assert await store.drain(timeout_s=30)
+        assert await _count(dsn) == (300, 300)
+        page = await store.history("c1", T0, T0 + timedelta(hours=1), limit=1000)
+        assert len(page.items) == 300
+    finally:
+        await store.close()
+
+
+async def test_a_stalled_database_sends_writes_to_the_spool_within_the_timeout(
+    own_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = await fresh_database(own_server.dsn)
+    store = SpooledStore(
+        PostgresStore(dsn, PgOptions(max_connections=2, acquire_timeout=1.0)),
+        Spool(tmp_path / "spool"),
+        FAST_RETRY,
+        write_timeout_s=1.0,
+    )
+    await store.open()
+    try:
+        await store.add_measurements([measurement(0)])
+        stalled = _server_processes(own_server)
+        for pid in stalled:
+            os.kill(pid, signal.SIGSTOP)  # alive but silent: no RST, no error
+        try:
+            loop = asyncio.get_running_loop()
+            t0 = loop.time()
+            assert await store.add_measurements([measurement(1)]) == [measurement(1)]
+            assert loop.time() - t0 < 3
+            assert store.degraded
+        finally:
+            for pid in stalled:
+                os.kill(pid, signal.SIGCONT)
+        assert await store.drain(timeout_s=60)
+        assert await _count(dsn) == (2, 2)
+    finally:
+        await store.close()
+
+
+async def test_instances_starting_together_on_a_new_database_migrate_it_once(
+    postgres: PostgresServer,
+) -> None:
+    name = f"race_{os.getpid()}_{id(postgres) % 1000}"
+    async with await psycopg.AsyncConnection.connect(postgres.dsn, autocommit=True) as conn:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(f"CREATE DATABASE {name}")
+    dsn = with_database(postgres.dsn, name)
+    stores = [PostgresStore(dsn, PgOptions(max_connections=1, schema="plant")) for _ in range(6)]
+
+    await asyncio.gather(*(s.open() for s in stores))
+    try:
+        applied = [s.schema_state.applied for s in stores if s.schema_state]
+        assert sorted(applied) == [[], [], [], [], [], [1]]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+def _server_processes(server: PostgresServer) -> list[int]:
+    """The postmaster and its children (every backend): all must stop to stall a server."""
+    postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    children = [
+        int(stat.name)
+        for stat in Path("/proc").iterdir()
+        if stat.name.isdigit() and _parent(stat) == postmaster
+    ]
+    return [postmaster, *children]
+
+
+def _parent(proc_dir: Path) -> int | None:
+    try:
+        fields = (proc_dir / "stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1])
