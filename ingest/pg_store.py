@@ -24,7 +24,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ingest.errors import StoreError, StoreRejected, StoreUnavailable
+from ingest.errors import StoreError, StoreUnavailable
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from ingest.pg_migrate import (
     SchemaState,
@@ -42,6 +42,21 @@ from ingest.pg_rows import (
     grade_from_row,
     limits_from_row,
     measurement_from_row,
+)
+from ingest.pg_sql import (
+    BUCKETS_FROM_1H,
+    BUCKETS_FROM_1M,
+    BUCKETS_FROM_1M_TS,
+    BUCKETS_FROM_RAW,
+    CONNECT_KWARGS,
+    COSTS,
+    MEASUREMENTS,
+    STAGED,
+    VERDICTS,
+    BulkInsert,
+    Row,
+    classify,
+    copy_rows,
 )
 from ingest.store import (
     BUCKET_ORIGIN,
@@ -61,16 +76,6 @@ from ingest.time_buckets import bucket_range, whole_seconds
 _log = logging.getLogger(__name__)
 Conn = AsyncConnection[tuple[Any, ...]]
 T = TypeVar("T")
-# a dead server or network is noticed in ~25 s, not after the kernel's two hours
-_CONNECT_KWARGS: dict[str, Any] = {
-    "connect_timeout": 5,
-    "keepalives": 1,
-    "keepalives_idle": 10,
-    "keepalives_interval": 5,
-    "keepalives_count": 3,
-    "tcp_user_timeout": 20_000,  # ms: unacknowledged data on a dead link fails the socket
-}
-Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -85,85 +90,6 @@ class PgOptions:
     timescaledb: TimescaleMode = "auto"
     policies: TimescalePolicies = field(default_factory=TimescalePolicies)
 
-
-@dataclass(frozen=True)
-class _BulkInsert:
-    """How one record type is staged and moved: columns after ``pos``, binary types, key."""
-
-    table: LiteralString
-    columns: LiteralString
-    types: tuple[str, ...]
-    key: LiteralString  # returned to tell which rows were new
-
-    @property
-    def staging(self) -> LiteralString:
-        return "staging_" + self.table
-
-    def create_staging(self) -> LiteralString:
-        return (
-            f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} "
-            f"(pos integer, {self._typed_columns()}) ON COMMIT DELETE ROWS"
-        )
-
-    def copy_direct(self) -> LiteralString:
-        return f"COPY {self.table} ({self.columns}) FROM STDIN (FORMAT BINARY)"
-
-    def copy_staged(self) -> LiteralString:
-        return f"COPY {self.staging} (pos, {self.columns}) FROM STDIN (FORMAT BINARY)"
-
-    def move(self) -> LiteralString:
-        return (
-            f"INSERT INTO {self.table} ({self.columns}) SELECT {self.columns} "
-            f"FROM {self.staging} ORDER BY pos ON CONFLICT DO NOTHING RETURNING {self.key}"
-        )
-
-    def _typed_columns(self) -> str:
-        names = [c.strip() for c in self.columns.split(",")]
-        return ", ".join(f"{n} {t}" for n, t in zip(names, self.types, strict=True))
-
-
-_MEASUREMENTS = _BulkInsert(
-    "measurements",
-    "time, characteristic, value, ingest_id, source, part, lot, quality",
-    ("timestamptz", "text", "float8", "text", "text", "text", "text", "text"),
-    "characteristic, time, ingest_id",
-)
-_VERDICTS = _BulkInsert(
-    "verdicts",
-    "time, process, part, ok, first_pass, defects, ingest_id, source",
-    ("timestamptz", "text", "text", "bool", "bool", "jsonb", "text", "text"),
-    "process, time, ingest_id",
-)
-_COSTS = _BulkInsert(
-    "cost_events",
-    "time, scope, category, amount, currency, ingest_id, source, note",
-    ("timestamptz", "text", "text", "float8", "text", "text", "text", "text"),
-    "ingest_id",
-)
-_STAGED = (_MEASUREMENTS, _VERDICTS, _COSTS)
-
-# buckets: params (width, origin, characteristic, from, to), answered from raw rows or
-# from the 1-minute / 1-hour statistics (continuous aggregates, or the plain-mode table)
-_BUCKETS_FROM_RAW: LiteralString = (
-    "SELECT date_bin(%s, time, %s) AS b, count(*), sum(value), sum(value * value), "
-    "min(value), max(value) FROM measurements WHERE characteristic = %s "
-    "AND quality = 'good' AND time >= %s AND time < %s GROUP BY b ORDER BY b"
-)
-_ROLL_UP: LiteralString = (
-    "AS b, sum(n)::bigint, sum(total), sum(total_sq), min(minimum), max(maximum) FROM "
-)
-_STATS_RANGE: LiteralString = (
-    " WHERE characteristic = %s AND bucket >= %s AND bucket < %s GROUP BY b ORDER BY b"
-)
-_BUCKETS_FROM_1M: LiteralString = (
-    "SELECT date_bin(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1m" + _STATS_RANGE
-)
-_BUCKETS_FROM_1M_TS: LiteralString = (
-    "SELECT time_bucket(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1m" + _STATS_RANGE
-)
-_BUCKETS_FROM_1H: LiteralString = (
-    "SELECT time_bucket(%s, bucket, %s) " + _ROLL_UP + "measurement_stats_1h" + _STATS_RANGE
-)
 
 # restart replay: look back this far first, widening until the tail is exact
 _TAIL_HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=60), None)
@@ -187,7 +113,7 @@ class PostgresStore:
         try:
             async with (
                 await psycopg.AsyncConnection.connect(
-                    self._dsn, autocommit=True, **_CONNECT_KWARGS
+                    self._dsn, autocommit=True, **CONNECT_KWARGS
                 ) as conn,
                 migration_lock(conn),
             ):  # instances starting together take turns
@@ -204,7 +130,7 @@ class PostgresStore:
             self._dsn,
             min_size=self.options.min_connections,
             max_size=self.options.max_connections,
-            kwargs={"autocommit": True, **_CONNECT_KWARGS},
+            kwargs={"autocommit": True, **CONNECT_KWARGS},
             configure=self._configure,
             check=AsyncConnectionPool.check_connection,
             timeout=self.options.acquire_timeout,
@@ -243,7 +169,7 @@ class PostgresStore:
         # a lock held elsewhere (a migration, a long report) fails fast rather than
         # stalling every write behind it; the spool takes the batch meanwhile
         await conn.execute("SET lock_timeout = '10s'")
-        for spec in _STAGED:
+        for spec in STAGED:
             await conn.execute(spec.create_staging())
 
     async def close(self) -> None:
@@ -284,7 +210,7 @@ class PostgresStore:
         return rows[0][0] if rows else None
 
     async def _bulk(
-        self, spec: _BulkInsert, rows: Sequence[tuple[Any, ...]]
+        self, spec: BulkInsert, rows: Sequence[tuple[Any, ...]]
     ) -> set[Hashable] | None:
         """Write rows once each; the keys of those that were new, or None if all were.
 
@@ -296,12 +222,12 @@ class PostgresStore:
         async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
             try:
                 async with conn.transaction():  # a savepoint
-                    await _copy_rows(cur, spec.copy_direct(), spec.types, rows)
+                    await copy_rows(cur, spec.copy_direct(), spec.types, rows)
                 return None
             except psycopg.errors.UniqueViolation:
                 pass
             staged = [(pos, *row) for pos, row in enumerate(rows)]
-            await _copy_rows(cur, spec.copy_staged(), ("int4", *spec.types), staged)
+            await copy_rows(cur, spec.copy_staged(), ("int4", *spec.types), staged)
             await cur.execute(spec.move())
             inserted = await cur.fetchall()
         return {r if len(r) > 1 else r[0] for r in inserted}
@@ -356,7 +282,7 @@ class PostgresStore:
             )
             for m in firsts
         ]
-        new = await self._bulk(_MEASUREMENTS, rows)
+        new = await self._bulk(MEASUREMENTS, rows)
         return firsts if new is None else [m for m in firsts if _measurement_key(m) in new]
 
     async def add_verdicts(self, items: Sequence[InspectionVerdict]) -> int:
@@ -376,7 +302,7 @@ class PostgresStore:
             )
             for v in firsts
         ]
-        new = await self._bulk(_VERDICTS, rows)
+        new = await self._bulk(VERDICTS, rows)
         return len(rows) if new is None else len(new)
 
     async def add_cost_events(self, items: Sequence[CostEvent]) -> int:
@@ -396,7 +322,7 @@ class PostgresStore:
             )
             for c in firsts
         ]
-        new = await self._bulk(_COSTS, rows)
+        new = await self._bulk(COSTS, rows)
         return len(rows) if new is None else len(new)
 
     async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
@@ -502,10 +428,10 @@ class PostgresStore:
         """The cheapest source for buckets of this width: a pre-aggregate when one fits."""
         timescale = self.kind == "timescaledb"
         if seconds % 3600 == 0 and timescale:
-            return _BUCKETS_FROM_1H
+            return BUCKETS_FROM_1H
         if seconds % 60 == 0:
-            return _BUCKETS_FROM_1M_TS if timescale else _BUCKETS_FROM_1M
-        return _BUCKETS_FROM_RAW
+            return BUCKETS_FROM_1M_TS if timescale else BUCKETS_FROM_1M
+        return BUCKETS_FROM_RAW
 
     async def first_pass_counts(self, start: datetime, end: datetime) -> list[FirstPassCount]:
         rows = await self._rows(
@@ -683,18 +609,6 @@ class PostgresStore:
         return [grade_from_row(r) for r in rows]
 
 
-async def _copy_rows(
-    cur: psycopg.AsyncCursor[Row],
-    statement: LiteralString,
-    types: Sequence[str],
-    rows: Sequence[Row],
-) -> None:
-    async with cur.copy(statement) as copy:
-        copy.set_types(list(types))
-        for row in rows:
-            await copy.write_row(row)
-
-
 def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
     """Items in order, keeping the first of each key: within a batch the first one wins."""
     seen: set[Hashable] = set()
@@ -705,25 +619,6 @@ def _first_of_each(items: Sequence[T], key: Callable[[T], Hashable]) -> list[T]:
             seen.add(k)
             firsts.append(item)
     return firsts
-
-
-_UNAVAILABLE_STATES = {"57P01", "57P02", "57P03", "53300", "25006"}  # shutdown, too many, r/o
-
-
-def classify(exc: psycopg.Error) -> StoreError:
-    """Map a driver error to the store's errors by SQLSTATE, not by driver class.
-
-    Connection failures (class 08, no SQLSTATE at all: the client lost the server),
-    shutdowns, too many connections and a read-only standby after a failover mean "not
-    reachable now" (spool and retry); data and constraint errors (classes 22 and 23)
-    mean "never" (set aside); anything else is a plain ``StoreError`` (retried).
-    """
-    state = exc.sqlstate
-    if state is None or state.startswith("08") or state in _UNAVAILABLE_STATES:
-        return StoreUnavailable(f"PostgreSQL: {exc}")
-    if state.startswith(("22", "23")):
-        return StoreRejected(f"PostgreSQL refused the data ({state}): {exc}")
-    return StoreError(f"PostgreSQL ({state}): {exc}")
 
 
 def _measurement_key(m: Measurement) -> Hashable:
