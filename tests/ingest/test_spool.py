@@ -10,6 +10,7 @@ import json
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta, timezone
 from pathlib import Path
 
@@ -45,6 +46,17 @@ async def _count(dsn: str) -> tuple[int, int]:
         row = await (await conn.execute(sql)).fetchone()
         assert row is not None
         return int(row[0]), int(row[1])
+
+
+@asynccontextmanager
+async def _spooled(dsn: str, tmp_path: Path) -> AsyncIterator[SpooledStore]:
+    """An opened spooled PostgreSQL store over ``tmp_path/spool``, closed afterwards."""
+    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
 
 
 # the spool files ---------------------------------------------------------------------
@@ -120,9 +132,7 @@ async def test_batches_written_while_the_database_is_down_arrive_in_order_once_i
     own_server: PostgresServer, tmp_path: Path
 ) -> None:
     dsn = await fresh_database(own_server.dsn)
-    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
-    await store.open()
-    try:
+    async with _spooled(dsn, tmp_path) as store:
         await store.add_measurements([measurement(0)])
         own_server.stop()
 
@@ -147,8 +157,6 @@ async def test_batches_written_while_the_database_is_down_arrive_in_order_once_i
         assert await store.count_verdicts() == 1
         assert len(await store.list_dead_letters()) == 1
         assert list((tmp_path / "spool").glob("*.json")) == []
-    finally:
-        await store.close()
 
 
 async def test_a_replay_interrupted_after_commit_stores_nothing_twice(
@@ -164,13 +172,9 @@ async def test_a_replay_interrupted_after_commit_stores_nothing_twice(
     spool.append("measurements", batch)  # ... but the process died before deleting the file
     spool.append("measurements", [measurement(5)])
 
-    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
-    await store.open()
-    try:
+    async with _spooled(dsn, tmp_path) as store:
         assert await store.drain(timeout_s=30)
         assert await _count(dsn) == (6, 6)
-    finally:
-        await store.close()
 
 
 async def test_a_batch_the_database_refuses_for_good_is_set_aside_not_retried_forever(
@@ -183,15 +187,11 @@ async def test_a_batch_the_database_refuses_for_good_is_set_aside_not_retried_fo
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute("ALTER TABLE measurements ADD CONSTRAINT small CHECK (value < 10.005)")
 
-    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
-    await store.open()
-    try:
+    async with _spooled(dsn, tmp_path) as store:
         assert await store.drain(timeout_s=30)
         assert await _count(dsn) == (1, 1)
         [kept] = (tmp_path / "spool" / "rejected").iterdir()
         assert kept.name == "000000000002.measurements.json"
-    finally:
-        await store.close()
 
 
 async def test_a_stream_of_100000_survives_a_20_second_database_outage_exactly_once(
@@ -241,16 +241,12 @@ async def test_an_unreadable_batch_file_is_set_aside_and_the_rest_replayed(
     spool.append("measurements", [measurement(1)])
     (tmp_path / "spool" / "000000000001.measurements.json").write_text('{"rows": [{"time": 1}]}')
 
-    store = SpooledStore(PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY)
-    await store.open()
-    try:
+    async with _spooled(dsn, tmp_path) as store:
         assert not store.degraded  # open() replayed what it could before returning
         assert await store.recent_measurements("c1", 5) == [measurement(1)]
         assert [p.name for p in (tmp_path / "spool" / "rejected").iterdir()] == [
             "000000000001.measurements.json"
         ]
-    finally:
-        await store.close()
 
 
 async def test_the_replay_catches_up_with_a_live_stream(
