@@ -204,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
             """
             CREATE TABLE grade_snapshots (
+                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
                 taken_at timestamptz NOT NULL, level text NOT NULL, entity text NOT NULL,
                 grade smallint, limiting_metric text, metrics jsonb NOT NULL
             )

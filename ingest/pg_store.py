@@ -603,7 +603,7 @@ class PostgresStore:
         rows = await self._rows(
             "SELECT taken_at, level, entity, grade, limiting_metric, metrics "
             "FROM grade_snapshots WHERE level = %s AND entity = %s AND taken_at >= %s "
-            "AND taken_at < %s ORDER BY taken_at",
+            "AND taken_at < %s ORDER BY taken_at, id",
             (level, entity, start, end),
         )
         return [grade_from_row(r) for r in rows]

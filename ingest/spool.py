@@ -17,6 +17,7 @@ key. Dead letters have no key; a crash between commit and deletion can store one
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import re
 from collections import OrderedDict, deque
 from collections.abc import Hashable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from ingest.errors import StoreError, StoreRejected, StoreUnavailable
 from ingest.model import CostEvent, DeadLetter, InspectionVerdict, Measurement
@@ -50,6 +51,7 @@ class Spool:
         self.directory = directory
         self.rejected = directory / "rejected"
         directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock_exclusively(directory / ".lock")
         found = sorted(p for p in directory.iterdir() if _BATCH_FILE.match(p.name))
         self._queue: deque[tuple[Path, int]] = deque((p, _rows_in(p)) for p in found)
         self._next = max((_seq(p) for p, _ in self._queue), default=0) + 1
@@ -62,6 +64,10 @@ class Spool:
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def close(self) -> None:
+        """Release the directory for another process."""
+        self._lock_file.close()
 
     def pending(self) -> list[Path]:
         return [p for p, _ in self._queue]
@@ -187,6 +193,7 @@ class SpooledStore(StoreProxy):
             await asyncio.wait(tasks, timeout=5.0)
         self._replayer = None
         await self.inner.close()
+        self.spool.close()
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait until the spool is empty (True) or ``timeout_s`` s pass (False)."""
@@ -335,6 +342,23 @@ async def _send(store: Store, kind: str, records: Sequence[Any]) -> Any:
     if kind == "dead_letters":
         return await store.add_dead_letters(records)
     raise StoreRejected(f"unknown spool record kind {kind!r} (known: {', '.join(KINDS)})")
+
+
+def _lock_exclusively(path: Path) -> TextIO:
+    """Hold an exclusive lock on ``path`` for the life of the process (or this spool).
+
+    Two services sharing one spool directory would overwrite each other's batch files.
+    """
+    handle = open(path, "a")  # noqa: SIM115 - held open on purpose: the lock lives with it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.close()
+        raise StoreError(
+            f"the spool {path.parent} is in use by another process; give each service "
+            "its own SPCMON_DATA_DIR or SPCMON_DATABASE__SPOOL_DIR"
+        ) from exc
+    return handle
 
 
 def _seq(path: Path) -> int:

@@ -82,6 +82,7 @@ def test_a_spool_reopened_continues_its_numbering_and_counts(tmp_path: Path) -> 
     spool.append("verdicts", [verdict(0)])
     (tmp_path / ".000000000009.measurements.json.tmp").write_text("torn write")  # crash leftover
 
+    spool.close()  # one process holds a spool directory at a time
     again = Spool(tmp_path)
 
     assert [p.name for p in again.pending()] == [
@@ -93,15 +94,26 @@ def test_a_spool_reopened_continues_its_numbering_and_counts(tmp_path: Path) -> 
     again.append("measurements", [measurement(2)])
     assert again.pending()[-1].name == "000000000003.measurements.json"
     assert again.read(again.pending()[0]) == [measurement(0), measurement(1)]
+    again.close()
 
 
 def test_a_spool_that_cannot_write_says_where_and_what(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
+    (tmp_path / "spool" / ".lock").unlink()
     (tmp_path / "spool").rmdir()
     (tmp_path / "spool").write_text("not a directory")  # fails for root too
 
     with pytest.raises(StoreError, match=r"cannot spool 1 measurements to .*spool"):
         spool.append("measurements", [measurement(0)])
+    spool.close()
+
+
+def test_a_spool_directory_serves_one_process_at_a_time(tmp_path: Path) -> None:
+    first = Spool(tmp_path)
+    with pytest.raises(StoreError, match="in use by another process"):
+        Spool(tmp_path)
+    first.close()
+    Spool(tmp_path).close()
 
 
 # the spooled store ---------------------------------------------------------------------
@@ -172,6 +184,7 @@ async def test_a_replay_interrupted_after_commit_stores_nothing_twice(
     spool.append("measurements", batch)  # ... but the process died before deleting the file
     spool.append("measurements", [measurement(5)])
 
+    spool.close()  # one process holds a spool directory at a time
     async with _spooled(dsn, tmp_path) as store:
         assert await store.drain(timeout_s=30)
         assert await _count(dsn) == (6, 6)
@@ -187,6 +200,7 @@ async def test_a_batch_the_database_refuses_for_good_is_set_aside_not_retried_fo
     async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
         await conn.execute("ALTER TABLE measurements ADD CONSTRAINT small CHECK (value < 10.005)")
 
+    spool.close()  # one process holds a spool directory at a time
     async with _spooled(dsn, tmp_path) as store:
         assert await store.drain(timeout_s=30)
         assert await _count(dsn) == (1, 1)
@@ -241,6 +255,7 @@ async def test_an_unreadable_batch_file_is_set_aside_and_the_rest_replayed(
     spool.append("measurements", [measurement(1)])
     (tmp_path / "spool" / "000000000001.measurements.json").write_text('{"rows": [{"time": 1}]}')
 
+    spool.close()  # one process holds a spool directory at a time
     async with _spooled(dsn, tmp_path) as store:
         assert not store.degraded  # open() replayed what it could before returning
         assert await store.recent_measurements("c1", 5) == [measurement(1)]
@@ -256,6 +271,7 @@ async def test_the_replay_catches_up_with_a_live_stream(
     spool = Spool(tmp_path / "spool")
     for k in range(200):  # a long outage's worth of small batches
         spool.append("measurements", [measurement(k, ingest_id=f"old-{k}")])
+    spool.close()  # one process holds a spool directory at a time
     store = SpooledStore(
         PostgresStore(dsn, OPTIONS), Spool(tmp_path / "spool"), FAST_RETRY, open_drain_s=0
     )
