@@ -12,6 +12,18 @@ from spc.engine_types import (
     RuleSignal,
 )
 from spc.ewma_cusum import CusumResult, EwmaResult, cusum, ewma
+from spc.grades import (
+    GRADES,
+    EntityGrade,
+    Grade,
+    Metric,
+    MetricGrade,
+    MetricValue,
+    grade,
+    grade_defect_rate,
+    grade_entity,
+    grade_metric,
+)
 from spc.normality import PercentileCapability, anderson_darling_normal, percentile_capability
 from spc.rules import (
     AIAG,
@@ -30,6 +42,7 @@ from spc.signals import BatchResult
 __all__ = [
     "AIAG",
     "DEFAULT",
+    "GRADES",
     "NELSON",
     "WESTERN_ELECTRIC",
     "BatchResult",
@@ -39,9 +52,14 @@ __all__ = [
     "CusumConfig",
     "CusumResult",
     "Engine",
+    "EntityGrade",
     "EwmaConfig",
     "EwmaResult",
+    "Grade",
     "LimitSet",
+    "Metric",
+    "MetricGrade",
+    "MetricValue",
     "PercentileCapability",
     "RollingCapability",
     "RuleSet",
@@ -56,6 +74,10 @@ __all__ = [
     "dpmo",
     "ewma",
     "expected_ppm",
+    "grade",
+    "grade_defect_rate",
+    "grade_entity",
+    "grade_metric",
     "percentile_capability",
     "rule_set",
     "rules_for_chart",
