@@ -38,6 +38,13 @@ class NotFound(AppError):
     title = "Not found"
 
 
+class BadRequest(AppError):
+    """A query parameter the service cannot use; the detail names it."""
+
+    status = 422
+    title = "Invalid request"
+
+
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     return JSONResponse(body, status_code=status, media_type=PROBLEM)

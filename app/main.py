@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.api.routes import characteristics, dashboard, health, measurements, metrics
+from app.api.routes import characteristics, dashboard, grades, health, measurements, metrics
 from app.errors import install_error_handlers
 from app.settings import Settings
 from app.wiring import Service
@@ -34,6 +34,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, characteristics, measurements, metrics, dashboard):
+    for module in (health, characteristics, measurements, grades, metrics, dashboard):
         app.include_router(module.router)
     return app

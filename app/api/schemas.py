@@ -102,3 +102,46 @@ class HealthPublic(BaseModel):
     )
     characteristics: int
     collectors: dict[str, bool] = Field(description="collector -> connected")
+
+
+class PeriodPublic(BaseModel):
+    start: datetime
+    end: datetime = Field(description="exclusive")
+    label: str = Field(description="as asked: 7d, 24h, 2026-01-01/2026-03-31")
+
+
+class MetricGradePublic(BaseModel):
+    metric: str = Field(
+        description="cpk, rolled_first_pass_yield, sigma_level, internal_loss_rate, "
+        "external_loss_rate (yields and rates as fractions)"
+    )
+    value: float | None = Field(description="null: insufficient data or not tracked")
+    basis: int = Field(description="subgroups (Cpk), inspected units, or cost events")
+    grade: int | None = Field(description="1..5; null: insufficient data")
+    grade_en: str | None
+    grade_zh: str | None
+    next_target: float | None = Field(description="what the value must reach for the next grade")
+    note: str
+
+
+class EntityGradePublic(BaseModel):
+    level: str
+    id: str
+    grade: int | None = Field(description="weakest metric's grade; null if any is insufficient")
+    grade_en: str | None
+    grade_zh: str | None
+    ceiling: int | None = Field(description="the lowest grade among the graded metrics")
+    limiting_metric: str | None
+    insufficient: list[str]
+    metrics: list[MetricGradePublic]
+    children: dict[str, int | None] = Field(description="the grades of what it rolls up")
+    period: PeriodPublic
+    computed_at: datetime
+
+
+class PlantGradesPublic(BaseModel):
+    period: PeriodPublic
+    computed_at: datetime
+    scope: str
+    plant: EntityGradePublic
+    lines: list[EntityGradePublic]
