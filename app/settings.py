@@ -5,7 +5,7 @@ Nested groups use a double underscore: ``SPCMON_MQTT__URL=mqtt://broker:1883``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -14,6 +14,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.periods import parse_period
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "password"}
 
@@ -122,6 +124,22 @@ class SpcSettings(BaseModel):
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
 
 
+class GradeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
+    period: str = Field(default="30d", description="grading period of the live grades")
+    refresh_s: float = Field(default=60.0, ge=1, le=3600, description="recompute every")
+    snapshot_interval_s: float = Field(
+        default=3600.0, ge=10, le=7 * 86_400, description="store a snapshot every (history)"
+    )
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, value: str) -> str:
+        parse_period(value, datetime.now(UTC))  # raises with what is accepted
+        return value
+
+
 class HttpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
 
@@ -145,6 +163,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     opcua: OpcuaSettings = OpcuaSettings()
     spc: SpcSettings = SpcSettings()
+    grades: GradeSettings = GradeSettings()
     http: HttpSettings = HttpSettings()
 
     @property

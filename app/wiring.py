@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from alerts import AlarmManager
+from app.grade_keeper import GradeCollector, GradeKeeper
 from app.metrics import IngestMetrics, SpcCollector
 from app.monitor import Monitor
 from app.settings import Settings
@@ -127,9 +128,11 @@ class Service:
     alarms: AlarmManager
     pipeline: Pipeline
     registry: CollectorRegistry
+    grades: GradeKeeper
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     _pipeline_task: asyncio.Task[None] | None = None
+    _grades_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -143,7 +146,12 @@ class Service:
         registry = CollectorRegistry()
         pipeline = Pipeline(store, monitor, monitor, observer=IngestMetrics(registry))
         registry.register(SpcCollector(monitor, pipeline))
-        service = cls(settings, plant, store, monitor, alarms, pipeline, registry)
+        g = settings.grades
+        grades = GradeKeeper(
+            monitor, store, plant.plant.id, g.period, g.refresh_s, g.snapshot_interval_s
+        )
+        registry.register(GradeCollector(grades))
+        service = cls(settings, plant, store, monitor, alarms, pipeline, registry, grades)
         service._build_collectors()
         return service
 
@@ -178,6 +186,7 @@ class Service:
         await self.alarms.load()
         await self.monitor.restore()
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
+        self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
         if self.mqtt is not None:
             self.mqtt.start()
@@ -196,10 +205,11 @@ class Service:
                          SHUTDOWN_DRAIN_S)  # fmt: skip
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
-        if self._pipeline_task is not None:
-            self._pipeline_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pipeline_task
+        for task in (self._grades_task, self._pipeline_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if isinstance(self.store, SpooledStore) and not await self.store.drain(SHUTDOWN_DRAIN_S):
             spool = self.store.spool
             _log.warning(

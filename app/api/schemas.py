@@ -145,3 +145,12 @@ class PlantGradesPublic(BaseModel):
     scope: str
     plant: EntityGradePublic
     lines: list[EntityGradePublic]
+
+
+class GradeSnapshotPublic(BaseModel):
+    taken_at: datetime
+    grade: int | None
+    grade_en: str | None
+    grade_zh: str | None
+    limiting_metric: str | None
+    metrics: dict[str, float | None]

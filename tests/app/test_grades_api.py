@@ -136,3 +136,73 @@ def test_a_bad_period_and_an_unknown_entity_are_named(client: TestClient) -> Non
     period = client.get("/api/v1/grades?period=2026-01-01/2026-03-31").json()["period"]
     assert period["start"].startswith("2026-01-01T00:00:00")
     assert period["end"].startswith("2026-04-01T00:00:00")
+
+
+def test_snapshots_make_the_history_and_grade_changes_are_events(client: TestClient) -> None:
+    keeper = client.app.state.service.grades  # type: ignore[attr-defined]
+    portal = client.portal  # type: ignore[attr-defined]
+    before = portal.call(keeper.refresh)
+    assert before.get("process", "line2.vision").result.ceiling is None
+    _inspect_line2(client)
+    after = portal.call(keeper.refresh)
+    assert portal.call(keeper.snapshot, after) == len(after.entities)
+
+    history = client.get("/api/v1/grades/process/line2.vision/history").json()
+    [snap] = history
+    assert snap["grade"] is None  # no Cpk yet
+    assert snap["metrics"]["rolled_first_pass_yield"] == pytest.approx(0.97)
+    assert snap["limiting_metric"] == "sigma_level"
+    changed = {(level, entity) for _, level, entity, _, _ in keeper.changes}
+    assert ("process", "line2.vision") not in changed  # None -> None: no change event
+
+
+def test_prometheus_exposes_the_grade_metrics(client: TestClient) -> None:
+    _inspect_line2(client)
+    client.portal.call(client.app.state.service.grades.refresh)  # type: ignore[attr-defined]
+
+    text = client.get("/metrics").text
+
+    fpy = 'entity="line2.vision",level="process",metric="rolled_first_pass_yield"'
+    assert f"spc_grade_metric{{{fpy}}} 0.97" in text
+    assert 'spc_grade_metric{entity="line2",level="line",metric="internal_loss_rate"} 0.02' in text
+
+
+def test_a_characteristic_reaching_its_first_grade_is_a_grade_change(client: TestClient) -> None:
+    keeper = client.app.state.service.grades  # type: ignore[attr-defined]
+    char = "line1.turning.diameter"  # individuals: 25 points are 25 subgroups
+    client.portal.call(keeper.refresh)  # type: ignore[attr-defined]
+    values = np.random.default_rng(9).normal(25.0, 0.01, 25)
+    _push(
+        client,
+        measurements=[
+            {"characteristic": char, "value": float(v), "time": _at(i)}
+            for i, v in enumerate(values)
+        ],
+    )
+
+    grades = client.portal.call(keeper.refresh)  # type: ignore[attr-defined]
+
+    new = grades.get("characteristic", char).result.grade
+    assert new is not None
+    assert [(lvl, ent, old, now) for _, lvl, ent, old, now in keeper.changes] == [
+        ("characteristic", char, None, new)
+    ]
+    assert f'spc_grade{{entity="{char}",level="characteristic"}} {new}.0' in (
+        client.get("/metrics").text
+    )
+
+
+def test_a_subgrouped_characteristic_needs_25_subgroups_not_25_points(client: TestClient) -> None:
+    char = "line1.turning.length"  # X-bar/R with subgroups of 5
+    values = np.random.default_rng(2).normal(120.0, 0.02, 25)
+    _push(
+        client,
+        measurements=[
+            {"characteristic": char, "value": float(v), "time": _at(i)}
+            for i, v in enumerate(values)
+        ],
+    )
+
+    cpk = _metrics(client.get(f"/api/v1/grades/characteristic/{char}").json())["cpk"]
+
+    assert (cpk["grade"], cpk["basis"], cpk["note"]) == (None, 5, "insufficient data")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.grading import parse_period
+from app.periods import parse_period
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 

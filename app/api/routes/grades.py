@@ -10,12 +10,14 @@ from fastapi import APIRouter, Query
 from app.api.deps import ServiceDep
 from app.api.schemas import (
     EntityGradePublic,
+    GradeSnapshotPublic,
     MetricGradePublic,
     PeriodPublic,
     PlantGradesPublic,
 )
 from app.errors import BadRequest, NotFound
-from app.grading import Graded, PlantGrades, grade_plant, parse_period
+from app.grading import Graded, PlantGrades, grade_plant
+from app.periods import parse_period
 from app.wiring import Service
 from spc.grades import MetricGrade, grade
 
@@ -70,6 +72,32 @@ async def read_entity_grade(
     if graded is None:
         raise NotFound(f"no {level} with id {entity_id!r}")
     return _public(graded, grades)
+
+
+@router.get("/{level}/{entity_id}/history", response_model=list[GradeSnapshotPublic])
+async def read_grade_history(
+    service: ServiceDep,
+    level: Literal["plant", "line", "process", "characteristic"],
+    entity_id: str,
+    period: str | None = PERIOD,
+) -> list[GradeSnapshotPublic]:
+    """The stored snapshots of one entity in the period, oldest first (the trend)."""
+    try:
+        parsed = parse_period(period, datetime.now(UTC))
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    snapshots = await service.store.grade_history(level, entity_id, parsed.start, parsed.end)
+    return [
+        GradeSnapshotPublic(
+            taken_at=s.taken_at,
+            grade=s.grade,
+            grade_en=grade(s.grade).en if s.grade else None,
+            grade_zh=grade(s.grade).zh if s.grade else None,
+            limiting_metric=s.limiting_metric,
+            metrics=dict(s.metrics),
+        )
+        for s in snapshots
+    ]
 
 
 def _period(grades: PlantGrades) -> PeriodPublic:
