@@ -89,6 +89,8 @@ class GradeKeeper:
                     next_snapshot = loop.time() + self._snapshot_s
             except StoreError as exc:  # the database away: try again next round
                 _log.warning("grades not refreshed: %s", exc)
+            except Exception:  # a bug must not stop the grades for good: log, go on
+                _log.exception("grades not refreshed")
             await asyncio.sleep(self._refresh_s)
 
 
