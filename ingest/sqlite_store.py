@@ -12,10 +12,9 @@ import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from ingest.errors import StoreError
 from ingest.model import (
@@ -24,9 +23,20 @@ from ingest.model import (
     DeadLetter,
     InspectionVerdict,
     Measurement,
-    Quality,
 )
-from ingest.sqlite_schema import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION
+from ingest.sqlite_rows import (
+    Transaction,
+    add_missing_columns,
+    from_us,
+    limits_from_row,
+    measurement_from_row,
+    measurement_tail,
+    monitoring_from_json,
+    to_us,
+    unseen,
+    with_id,
+)
+from ingest.sqlite_schema import SCHEMA, SCHEMA_VERSION
 from ingest.store import (
     AlarmEvent,
     AlarmRecord,
@@ -40,21 +50,10 @@ from ingest.store import (
     StoredLimits,
 )
 from ingest.time_buckets import bucket_range, whole_seconds
-from spc import LimitSet
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 _IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
-
-
-def to_us(t: datetime) -> int:
-    """Microseconds since the Unix epoch (UTC) of an aware datetime."""
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
 
 
 class SqliteStore:
@@ -89,7 +88,7 @@ class SqliteStore:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.executescript(SCHEMA)
-            _add_missing_columns(conn)
+            add_missing_columns(conn)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             self._conn = conn
@@ -141,7 +140,7 @@ class SqliteStore:
         ]
 
         def write(conn: sqlite3.Connection) -> None:
-            with _Transaction(conn):
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT OR REPLACE INTO characteristics VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     rows,
@@ -151,7 +150,7 @@ class SqliteStore:
 
     async def delete_characteristic(self, characteristic: str) -> bool:
         def write(conn: sqlite3.Connection) -> bool:
-            with _Transaction(conn):
+            with Transaction(conn):
                 cur = conn.execute("DELETE FROM characteristics WHERE id = ?", (characteristic,))
                 return cur.rowcount > 0
 
@@ -176,7 +175,7 @@ class SqliteStore:
                     source_kind=r[11],
                     source_address=r[12],
                     origin=r[13],
-                    **_monitoring(r[14]),
+                    **monitoring_from_json(r[14]),
                 )
                 for r in cur.fetchall()
             ]
@@ -186,8 +185,8 @@ class SqliteStore:
     # measurements, verdicts, costs -------------------------------------------------------
     async def add_measurements(self, items: Sequence[Measurement]) -> list[Measurement]:
         def write(conn: sqlite3.Connection) -> list[Measurement]:
-            fresh = _unseen(conn, "measurements", items)
-            with _Transaction(conn):
+            fresh = unseen(conn, "measurements", items)
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT INTO measurements "
                     "(ingest_id, characteristic, time_us, value, part, lot, source, quality) "
@@ -212,8 +211,8 @@ class SqliteStore:
 
     async def add_verdicts(self, items: Sequence[InspectionVerdict]) -> int:
         def write(conn: sqlite3.Connection) -> int:
-            fresh = _unseen(conn, "verdicts", items)
-            with _Transaction(conn):
+            fresh = unseen(conn, "verdicts", items)
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT INTO verdicts (ingest_id, process, time_us, part, ok, first_pass, "
                     "defects, source) VALUES (?,?,?,?,?,?,?,?)",
@@ -237,8 +236,8 @@ class SqliteStore:
 
     async def add_cost_events(self, items: Sequence[CostEvent]) -> int:
         def write(conn: sqlite3.Connection) -> int:
-            fresh = _unseen(conn, "cost_events", items)
-            with _Transaction(conn):
+            fresh = unseen(conn, "cost_events", items)
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT INTO cost_events (ingest_id, scope, time_us, category, amount, "
                     "currency, source, note) VALUES (?,?,?,?,?,?,?,?)",
@@ -262,7 +261,7 @@ class SqliteStore:
 
     async def recent_measurements(self, characteristic: str, limit: int) -> list[Measurement]:
         return await self._run(
-            lambda conn: _tail(conn, characteristic, limit, "", "time_us DESC, id DESC")
+            lambda conn: measurement_tail(conn, characteristic, limit, "", "time_us DESC, id DESC")
         )
 
     async def count_measurements(self, characteristic: str | None = None) -> int:
@@ -280,7 +279,9 @@ class SqliteStore:
 
     async def charted_tail(self, characteristic: str, limit: int) -> list[Measurement]:
         return await self._run(
-            lambda conn: _tail(conn, characteristic, limit, "AND quality = 'good'", "id DESC")
+            lambda conn: measurement_tail(
+                conn, characteristic, limit, "AND quality = 'good'", "id DESC"
+            )
         )
 
     async def count_verdicts(self) -> int:
@@ -308,7 +309,7 @@ class SqliteStore:
         rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
         page = rows[:limit]
         nxt = HistoryCursor(from_us(page[-1][0]), page[-1][8]) if len(rows) > limit else None
-        return HistoryPage([_measurement(r) for r in page], nxt)
+        return HistoryPage([measurement_from_row(r) for r in page], nxt)
 
     async def buckets(
         self, characteristic: str, start: datetime, end: datetime, width: timedelta
@@ -367,7 +368,7 @@ class SqliteStore:
         )
 
         def write(conn: sqlite3.Connection) -> None:
-            with _Transaction(conn):
+            with Transaction(conn):
                 conn.execute(
                     "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
                     "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl, author) "
@@ -383,14 +384,14 @@ class SqliteStore:
                 "SELECT * FROM limit_sets WHERE characteristic = ? ORDER BY version DESC LIMIT 1",
                 (characteristic,),
             ).fetchone()
-            return None if r is None else _limits_from_row(r)
+            return None if r is None else limits_from_row(r)
 
         return await self._run(read)
 
     async def limit_history(self, characteristic: str) -> list[StoredLimits]:
         sql = "SELECT * FROM limit_sets WHERE characteristic = ? ORDER BY version"
         return await self._run(
-            lambda conn: [_limits_from_row(r) for r in conn.execute(sql, (characteristic,))]
+            lambda conn: [limits_from_row(r) for r in conn.execute(sql, (characteristic,))]
         )
 
     # alarms --------------------------------------------------------------------------
@@ -409,7 +410,7 @@ class SqliteStore:
         )
 
         def write(conn: sqlite3.Connection) -> AlarmRecord:
-            with _Transaction(conn):
+            with Transaction(conn):
                 if alarm.id is None:
                     cur = conn.execute(
                         "INSERT INTO alarms (characteristic, rule, chart, state, opened_us, "
@@ -417,7 +418,7 @@ class SqliteStore:
                         "VALUES (?,?,?,?,?,?,?,?,?,?)",
                         values,
                     )
-                    saved = _with_id(alarm, int(cur.lastrowid or 0))
+                    saved = with_id(alarm, int(cur.lastrowid or 0))
                 else:
                     cur = conn.execute(
                         "UPDATE alarms SET characteristic=?, rule=?, chart=?, state=?, "
@@ -486,7 +487,7 @@ class SqliteStore:
         rows = [(to_us(d.received_at), d.source, d.reason, d.payload) for d in items]
 
         def write(conn: sqlite3.Connection) -> None:
-            with _Transaction(conn):
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT INTO dead_letters (received_us, source, reason, payload) "
                     "VALUES (?,?,?,?)",
@@ -521,7 +522,7 @@ class SqliteStore:
         ]
 
         def write(conn: sqlite3.Connection) -> None:
-            with _Transaction(conn):
+            with Transaction(conn):
                 conn.executemany(
                     "INSERT INTO grade_snapshots (taken_us, level, entity, grade, "
                     "limiting_metric, metrics) VALUES (?,?,?,?,?,?)",
@@ -543,78 +544,3 @@ class SqliteStore:
         return [
             GradeSnapshot(from_us(r[0]), r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows
         ]
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]:
-    """Items whose ingest_id is neither stored nor repeated earlier in the batch."""
-    ids = [item.ingest_id for item in items]  # type: ignore[attr-defined]
-    stored: set[str] = set()
-    for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        cur = conn.execute(f"SELECT ingest_id FROM {table} WHERE ingest_id IN ({marks})", chunk)
-        stored.update(r[0] for r in cur.fetchall())
-    fresh: list[T] = []
-    for item, key in zip(items, ids, strict=True):
-        if key not in stored:
-            stored.add(key)
-            fresh.append(item)
-    return fresh
-
-
-def _tail(
-    conn: sqlite3.Connection, characteristic: str, limit: int, where: str, newest_first: str
-) -> list[Measurement]:
-    """The last ``limit`` measurements by ``newest_first`` ordering, returned oldest first.
-
-    ``where`` and ``newest_first`` are fixed SQL fragments from this module, never input.
-    """
-    rows = conn.execute(
-        "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
-        f"FROM measurements WHERE characteristic = ? {where} "
-        f"ORDER BY {newest_first} LIMIT ?",
-        (characteristic, limit),
-    ).fetchall()
-    rows.reverse()
-    return [_measurement(r) for r in rows]
-
-
-def _measurement(r: Sequence[Any]) -> Measurement:
-    return Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
-
-
-def _limits_from_row(r: Sequence[Any]) -> StoredLimits:
-    """From ``SELECT * FROM limit_sets`` (disp_lcl and author were added as columns 11, 12)."""
-    limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
-    return StoredLimits(r[0], limits, from_us(r[9]), r[10], r[12])
-
-
-def _add_missing_columns(conn: sqlite3.Connection) -> None:
-    """Bring a file made by an earlier version up to the current columns."""
-    for table, column, definition in ADDED_COLUMNS:
-        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
-        if column not in present:
-            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
-            _log.info("SQLite store: added column %s.%s", table, column)
-
-
-def _monitoring(text: str) -> dict[str, tuple[float, float] | None]:
-    stored = json.loads(text)
-    return {key: tuple(stored[key]) if stored[key] else None for key in ("ewma", "cusum")}
-
-
-def _with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
-    return replace(alarm, id=alarm_id)

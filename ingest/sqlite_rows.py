@@ -1,0 +1,108 @@
+"""SQLite store support: time encoding, transactions, de-duplication, rows to records.
+
+Times are integer microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from ingest.model import Measurement, Quality
+from ingest.sqlite_schema import ADDED_COLUMNS
+from ingest.store import AlarmRecord, StoredLimits
+from spc import LimitSet
+
+_log = logging.getLogger(__name__)
+T = TypeVar("T")
+_IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+def to_us(t: datetime) -> int:
+    """Microseconds since the Unix epoch (UTC) of an aware datetime."""
+    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+class Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on error (autocommit connection)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]:
+    """Items whose ingest_id is neither stored nor repeated earlier in the batch."""
+    ids = [item.ingest_id for item in items]  # type: ignore[attr-defined]
+    stored: set[str] = set()
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        cur = conn.execute(f"SELECT ingest_id FROM {table} WHERE ingest_id IN ({marks})", chunk)
+        stored.update(r[0] for r in cur.fetchall())
+    fresh: list[T] = []
+    for item, key in zip(items, ids, strict=True):
+        if key not in stored:
+            stored.add(key)
+            fresh.append(item)
+    return fresh
+
+
+def measurement_tail(
+    conn: sqlite3.Connection, characteristic: str, limit: int, where: str, newest_first: str
+) -> list[Measurement]:
+    """The last ``limit`` measurements by ``newest_first`` ordering, returned oldest first.
+
+    ``where`` and ``newest_first`` are fixed SQL fragments from this module, never input.
+    """
+    rows = conn.execute(
+        "SELECT time_us, characteristic, value, ingest_id, source, part, lot, quality "
+        f"FROM measurements WHERE characteristic = ? {where} "
+        f"ORDER BY {newest_first} LIMIT ?",
+        (characteristic, limit),
+    ).fetchall()
+    rows.reverse()
+    return [measurement_from_row(r) for r in rows]
+
+
+def measurement_from_row(r: Sequence[Any]) -> Measurement:
+    return Measurement(from_us(r[0]), r[1], r[2], r[3], r[4], r[5], r[6], Quality(r[7]))
+
+
+def limits_from_row(r: Sequence[Any]) -> StoredLimits:
+    """From ``SELECT * FROM limit_sets`` (disp_lcl and author were added as columns 11, 12)."""
+    limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
+    return StoredLimits(r[0], limits, from_us(r[9]), r[10], r[12])
+
+
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Bring a file made by an earlier version up to the current columns."""
+    for table, column, definition in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            _log.info("SQLite store: added column %s.%s", table, column)
+
+
+def monitoring_from_json(text: str) -> dict[str, tuple[float, float] | None]:
+    stored = json.loads(text)
+    return {key: tuple(stored[key]) if stored[key] else None for key in ("ewma", "cusum")}
+
+
+def with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
+    return replace(alarm, id=alarm_id)
