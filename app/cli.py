@@ -6,8 +6,13 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
+
+if TYPE_CHECKING:
+    from app.settings import Settings
+    from ingest.pg_store import PostgresStore
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -17,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     from app.settings import Settings
     from app.wiring import load_checked_plant
     from ingest import ConfigError
+    from ingest.errors import StoreError
 
     overrides = {"config": args.config} if args.config else {}
     settings = Settings(**overrides)
@@ -25,6 +31,16 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if settings.database.url is not None:
+        try:  # a database that cannot be reached is one clear line, not a traceback
+            _upgrade_database(settings)
+        except StoreError as exc:
+            print(
+                f"cannot start: {exc}\ncheck SPCMON_DATABASE__URL (host, port, user, password, "
+                "database) and that the server is running",
+                file=sys.stderr,
+            )
+            return 1
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.http.host,
@@ -48,13 +64,30 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _db_upgrade(args: argparse.Namespace) -> int:
+def _upgrade_database(settings: Settings) -> PostgresStore:
+    """Open the configured PostgreSQL store once (migrations, policies) and close it.
+
+    Raises ``StoreError`` with the reason; the store returned tells what was applied.
+    """
     import asyncio
 
-    from app.settings import Settings
     from app.storage import pg_options
-    from ingest.errors import StoreError
     from ingest.pg_store import PostgresStore
+
+    assert settings.database.url is not None
+    store = PostgresStore(settings.database.url.get_secret_value(), pg_options(settings.database))
+
+    async def upgrade() -> None:
+        await store.open()  # applies pending migrations and the storage policies
+        await store.close()
+
+    asyncio.run(upgrade())
+    return store
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from app.settings import Settings
+    from ingest.errors import StoreError
 
     settings = Settings()
     if settings.database.url is None:
@@ -64,14 +97,8 @@ def _db_upgrade(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    store = PostgresStore(settings.database.url.get_secret_value(), pg_options(settings.database))
-
-    async def upgrade() -> None:
-        await store.open()  # applies pending migrations and the storage policies
-        await store.close()
-
     try:
-        asyncio.run(upgrade())
+        store = _upgrade_database(settings)
     except StoreError as exc:
         print(f"database upgrade failed: {exc}", file=sys.stderr)
         return 1

@@ -139,3 +139,14 @@ def test_a_database_url_that_is_not_postgresql_is_named(
     monkeypatch.setenv("SPCMON_DATABASE__URL", "mysql://x@host/db")
     assert main(["db", "upgrade"]) == 2
     assert "SPCMON_DATABASE__URL: expected postgresql://" in capsys.readouterr().err
+
+
+def test_serve_with_an_unreachable_database_says_so_in_plain_words(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], demo_config_path: Path
+) -> None:
+    monkeypatch.setenv("SPCMON_DATABASE__URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    assert main(["serve", "--config", str(demo_config_path), "--port", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cannot start: cannot open the PostgreSQL store")
+    assert "check SPCMON_DATABASE__URL" in err
+    assert "Traceback" not in err

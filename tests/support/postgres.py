@@ -29,7 +29,7 @@ Usage from a session-scoped fixture in ``tests/conftest.py``::
     @pytest.fixture(scope="session")
     def postgres() -> Iterator[PostgresServer]:
         if reason := postgres_unavailable():
-            pytest.skip(reason)          # or pytest.fail(reason) where PostgreSQL is required
+            pytest.fail(reason)  # PostgreSQL is part of the product: missing is a failure
         with running_postgres() as server:
             yield server
 
