@@ -23,7 +23,7 @@ import uvicorn
 
 from app.local_broker import free_port, running_mosquitto, wait_for_port
 from app.main import create_app
-from app.settings import HttpSettings, MqttSettings, OpcuaSettings, Settings
+from app.settings import AuthSettings, HttpSettings, MqttSettings, OpcuaSettings, Settings
 
 _log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,7 @@ def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, se
             mqtt=MqttSettings(url=broker.url, client_id="spcmon-demo"),
             opcua=OpcuaSettings(endpoint=f"opc.tcp://127.0.0.1:{opcua_port}/spcmon/sim"),
             http=HttpSettings(port=http_port),
+            auth=AuthSettings(anonymous_read=True),  # the demo's dashboard reads without a key
         )
         server, thread = _serve_in_thread(settings, http_port)
         stack.callback(thread.join, 10)

@@ -1,7 +1,12 @@
 """The one place where exceptions become HTTP responses (RFC 9457 problem+json).
 
 AppError
- └── NotFound           404: the named resource does not exist
+ ├── BadRequest         422: a parameter the service cannot use (named in the detail)
+ ├── Unauthorized       401: no key, or a key that is not valid
+ ├── Forbidden          403: the key's role does not allow this
+ ├── NotFound           404: the named resource does not exist
+ ├── Conflict           409: the request clashes with the resource's state
+ └── PreconditionFailed 412: If-Match does not match the current version
 Request validation errors become 422 with every offending field listed, a StoreError
 503; anything unexpected becomes a 500 without a traceback.
 """
@@ -15,6 +20,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingest import StoreError
 from ingest.mes import rejected_body_letter
@@ -36,6 +42,26 @@ class AppError(Exception):
 class NotFound(AppError):
     status = 404
     title = "Not found"
+
+
+class Unauthorized(AppError):
+    status = 401
+    title = "Unauthorized"
+
+
+class Forbidden(AppError):
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(AppError):
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(AppError):
+    status = 412
+    title = "Precondition failed"
 
 
 class BadRequest(AppError):
@@ -71,7 +97,20 @@ async def _keep_rejected_body(request: Request, exc: RequestValidationError) -> 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
-        return problem(exc.status, exc.title, exc.detail)
+        response = problem(exc.status, exc.title, exc.detail)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no route {request.url.path}; the API is described at /docs"
+        response = problem(exc.status_code, titles.get(exc.status_code, "Error"), detail)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

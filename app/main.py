@@ -6,8 +6,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from app.api.routes import characteristics, dashboard, grades, health, measurements, metrics
+from app.api.routes import (
+    alarms,
+    characteristics,
+    charts,
+    dashboard,
+    grades,
+    health,
+    hierarchy,
+    limits,
+    measurements,
+    metrics,
+    stream,
+)
+from app.body_limit import BodyLimitMiddleware
 from app.errors import install_error_handlers
 from app.settings import Settings
 from app.wiring import Service
@@ -34,6 +48,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (health, characteristics, measurements, grades, metrics, dashboard):
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http.max_body_bytes)
+    if settings.http.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.http.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag"],
+        )
+    routers = (health, characteristics, charts, limits, measurements, hierarchy, alarms, grades)
+    for module in (*routers, stream, metrics, dashboard):
         app.include_router(module.router)
     return app

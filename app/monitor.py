@@ -51,8 +51,32 @@ class Monitor:
         self.signal_counts: dict[tuple[str, str, str], int] = {}
 
     def register(self, record: CharacteristicRecord) -> None:
+        """Give a characteristic an engine row (a no-op if it has one)."""
         if record.id in self._rows:
             return
+        self._add_row(record)
+
+    def unregister(self, characteristic: str) -> None:
+        """Stop charting a characteristic; its points become unknown from now on.
+
+        The engine keeps the orphaned row (rows are never reused), so a batch already
+        in flight cannot write into another characteristic's state.
+        """
+        self._rows.pop(characteristic, None)
+        self._records.pop(characteristic, None)
+        self._rules.pop(characteristic, None)
+        self.last.pop(characteristic, None)
+
+    async def replace(self, record: CharacteristicRecord) -> None:
+        """Apply an edited definition: a fresh engine row, limits and tail restored.
+
+        The chart and subgroup size must be unchanged: the stored limits are only valid
+        for the chart they were computed for.
+        """
+        self._add_row(record)
+        await self._restore_one(record.id, self._rows[record.id])
+
+    def _add_row(self, record: CharacteristicRecord) -> None:
         self._rules[record.id] = rules_of(record)
         self._rows[record.id] = self.engine.add_characteristic(
             record.lsl,
@@ -76,6 +100,10 @@ class Monitor:
     def record(self, characteristic: str) -> CharacteristicRecord | None:
         return self._records.get(characteristic)
 
+    def row(self, characteristic: str) -> int:
+        """The engine row of a registered characteristic (KeyError if unknown)."""
+        return self._rows[characteristic]
+
     def limits(self, characteristic: str) -> LimitSet | None:
         return self.engine.limits(self._rows[characteristic])
 
@@ -92,19 +120,23 @@ class Monitor:
         limits are not frozen yet, and starts on a subgroup boundary so that subgroups
         re-form exactly as they were.
         """
-        engine = self.engine
-        for char_id, row in self._rows.items():
-            stored = await self._store.active_limits(char_id)
-            if stored is not None:
-                engine.restore_limits(row, stored.limits)
-            n = self._records[char_id].subgroup_size
-            span = engine.window if stored else max(engine.window, engine.baseline_size * n)
-            # subgroups must re-form where they were: only then does the count matter
-            total = await self._store.count_charted(char_id) if n > 1 else 0
-            tail = await self._store.charted_tail(char_id, span + total % n)
-            if tail:
-                await self._run_engine(tail, live=False)
+        for char_id, row in list(self._rows.items()):
+            await self._restore_one(char_id, row)
         _log.info("engine state restored for %d characteristics", len(self._rows))
+
+    async def _restore_one(self, char_id: str, row: int) -> None:
+        engine = self.engine
+        stored = await self._store.active_limits(char_id)
+        if stored is not None:
+            engine.restore_limits(row, stored.limits)
+        n = self._records[char_id].subgroup_size
+        span = engine.window if stored else max(engine.window, engine.baseline_size * n)
+        # subgroups must re-form where they were: only then does the count matter
+        total = await self._store.count_charted(char_id) if n > 1 else 0
+        tail = await self._store.charted_tail(char_id, span + total % n)
+        if tail:
+            self.last.pop(char_id, None)
+            await self._run_engine(tail, live=False)
 
     async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None:
         signals = await self._run_engine(measurements, live)
@@ -112,6 +144,8 @@ class Monitor:
             await self._alarms.handle(signals)
 
     async def _run_engine(self, items: Sequence[Measurement], live: bool) -> list[ChartSignal]:
+        # a characteristic deleted while its points were being stored is not charted
+        items = [m for m in items if m.characteristic in self._rows]
         rows = [self._rows[m.characteristic] for m in items]
         values = [m.value for m in items]
         result = await anyio.to_thread.run_sync(self.engine.process, rows, values, live)

@@ -145,6 +145,27 @@ class HttpSettings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description='browser origins allowed to call the API, e.g. ["https://mes.plant"]',
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, le=1024**3, description="larger requests get a 413"
+    )
+
+
+class AuthSettings(BaseModel):
+    """Who may call the API: API keys with roles (``spcmon keys create``)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
+    anonymous_read: bool = Field(
+        default=False,
+        description="let callers without a key read (viewer role): closed plant networks only",
+    )
+    keys_file: Path | None = Field(
+        default=None, description="where the hashed API keys are kept (data_dir/api-keys.json)"
+    )
 
 
 class Settings(BaseSettings):
@@ -165,10 +186,15 @@ class Settings(BaseSettings):
     spc: SpcSettings = SpcSettings()
     grades: GradeSettings = GradeSettings()
     http: HttpSettings = HttpSettings()
+    auth: AuthSettings = AuthSettings()
 
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "spcmon.sqlite3"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.auth.keys_file or self.data_dir / "api-keys.json"
 
     @property
     def spool_dir(self) -> Path:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from alerts import AlarmManager
+from app.auth import KeyRing
 from app.grade_keeper import GradeCollector, GradeKeeper
 from app.metrics import IngestMetrics, SpcCollector
 from app.monitor import Monitor
@@ -129,6 +130,7 @@ class Service:
     pipeline: Pipeline
     registry: CollectorRegistry
     grades: GradeKeeper
+    keys: KeyRing
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     _pipeline_task: asyncio.Task[None] | None = None
@@ -151,7 +153,8 @@ class Service:
             monitor, store, plant.plant.id, g.period, g.refresh_s, g.snapshot_interval_s
         )
         registry.register(GradeCollector(grades))
-        service = cls(settings, plant, store, monitor, alarms, pipeline, registry, grades)
+        keys = KeyRing(settings.keys_file)
+        service = cls(settings, plant, store, monitor, alarms, pipeline, registry, grades, keys)
         service._build_collectors()
         return service
 
@@ -182,6 +185,9 @@ class Service:
         """Open the store, restore state, warm the JIT, then start ingest."""
         await self.store.open()
         await self.store.upsert_characteristics(self.monitor.characteristics)
+        for record in await self.store.list_characteristics():
+            if record.origin == "api" and record.id not in self.monitor:
+                self.monitor.register(record)  # created through the API, kept in the store
         await asyncio.to_thread(self.monitor.engine.warm_up)
         await self.alarms.load()
         await self.monitor.restore()

@@ -22,7 +22,7 @@ import uvicorn
 from paho.mqtt.enums import CallbackAPIVersion
 
 from app import Settings, create_app
-from app.settings import MqttSettings, OpcuaSettings
+from app.settings import AuthSettings, MqttSettings, OpcuaSettings
 from simulators import OpcuaLineSimulator, Scenario, VisionCamera
 from tests.support.mosquitto import Broker, free_port
 
@@ -80,6 +80,7 @@ async def test_shifted_series_from_simulated_lines_raises_a_violation_in_status(
             data_dir=tmp_path / "data",
             mqtt=MqttSettings(url=mosquitto.url, client_id="spcmon-e2e"),
             opcua=OpcuaSettings(endpoint=sim.endpoint, publishing_interval_ms=50),
+            auth=AuthSettings(anonymous_read=True),
         )
         async with running_service(settings) as api:
 

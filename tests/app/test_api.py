@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from app import Settings, create_app
 from ingest import ConfigError
 from spc import control_limits
+from tests.support.api import key_headers
 
 CHAR = "line1.turning.diameter"
 
@@ -26,7 +27,7 @@ def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as test_client:
         yield test_client
 
 
@@ -186,10 +187,10 @@ def test_metrics_expose_capability_and_ingest_counters(client: TestClient) -> No
 
 def test_restart_restores_limits_window_and_open_alarms(settings: Settings) -> None:
     start = datetime.now(UTC) - timedelta(hours=1)
-    with TestClient(create_app(settings)) as first:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as first:
         _push(first, _rows([*_in_control(40), 25.3], start))
         before = first.get(f"/api/v1/characteristics/{CHAR}/status").json()
-    with TestClient(create_app(settings)) as second:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as second:
         after = second.get(f"/api/v1/characteristics/{CHAR}/status").json()
     assert after["limits"] == before["limits"]
     assert after["capability"] == pytest.approx(before["capability"])
@@ -216,7 +217,7 @@ def test_an_xbar_r_characteristic_charts_subgroup_means_and_ranges(
     settings = Settings(config=_xbar_config(tmp_path, demo_config_path, 5), data_dir=tmp_path)
     char = "line1.turning.length"
     values = list(np.random.default_rng(3).normal(120.0, 0.03, 25 * 5))
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as client:
         assert _push(client, _rows(values, datetime.now(UTC) - timedelta(hours=1), char))
         status = client.get(f"/api/v1/characteristics/{char}/status").json()
         assert status["characteristic"]["chart"] == "xbar_r"
@@ -251,9 +252,9 @@ def test_a_restart_during_phase_one_keeps_every_subgroup_aligned(
     char = "line1.turning.length"
     values = list(np.random.default_rng(8).normal(120.0, 0.03, 125))
     rows = _rows(values, datetime.now(UTC) - timedelta(hours=1), char)
-    with TestClient(create_app(settings)) as first:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as first:
         _push(first, rows[:123])
-    with TestClient(create_app(settings)) as second:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as second:
         before = second.get(f"/api/v1/characteristics/{char}/status").json()
         assert before["baseline"]["collected"] == 24
         _push(second, rows[123:])

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Settings, create_app
+from tests.support.api import key_headers
 
 START = datetime.now(UTC) - timedelta(hours=2)
 
@@ -22,7 +23,7 @@ START = datetime.now(UTC) - timedelta(hours=2)
 @pytest.fixture
 def client(tmp_path: Path, demo_config_path: Path) -> Iterator[TestClient]:
     settings = Settings(config=demo_config_path, data_dir=tmp_path / "data")
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as test_client:
         yield test_client
 
 

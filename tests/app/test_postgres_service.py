@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from app import Settings, create_app
 from app.cli import main
 from app.local_broker import free_port
+from tests.support.api import key_headers
 from tests.support.databases import fresh_database, with_database
 from tests.support.postgres import PostgresServer, running_postgres
 
@@ -61,7 +62,7 @@ def test_the_service_runs_on_postgresql_and_restores_its_limits_after_restart(
     start = datetime.now(UTC) - timedelta(hours=1)
     baseline = list(np.random.default_rng(3).normal(25.0, 0.01, 25))
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as client:
         health = client.get("/healthz").json()
         assert (health["status"], health["store"], health["spooled_rows"]) == (
             "ok",
@@ -72,7 +73,9 @@ def test_the_service_runs_on_postgresql_and_restores_its_limits_after_restart(
         before = client.get(f"/api/v1/characteristics/{CHAR}/status").json()["limits"]
     assert before["version"] == 1
 
-    with TestClient(create_app(settings)) as client:  # a restart: state from the database
+    with TestClient(
+        create_app(settings), headers=key_headers(settings)
+    ) as client:  # a restart: state from the database
         after = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
     assert after["limits"] == before
     assert after["baseline"] == {"collected": 25, "needed": 25}
@@ -85,7 +88,7 @@ def test_pushes_are_accepted_through_a_database_outage_and_stored_after_it(
     settings = _settings(dsn, tmp_path, demo_config_path)
     start = datetime.now(UTC) - timedelta(hours=1)
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), headers=key_headers(settings)) as client:
         own_server.stop()
         response = client.post("/api/v1/measurements", json={"measurements": _rows([25.0], start)})
         assert response.status_code == 202

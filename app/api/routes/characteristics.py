@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-from app.api.deps import ServiceDep
+from app.api.deps import ServiceDep, require
 from app.api.schemas import (
     AlarmPublic,
     BaselinePublic,
@@ -16,11 +16,16 @@ from app.api.schemas import (
     LimitsPublic,
     StatusPublic,
 )
+from app.auth import Role
 from app.errors import NotFound
 from app.wiring import Service
 from ingest import CharacteristicRecord
 
-router = APIRouter(prefix="/api/v1/characteristics", tags=["characteristics"])
+router = APIRouter(
+    prefix="/api/v1/characteristics",
+    tags=["characteristics"],
+    dependencies=[Depends(require(Role.VIEWER))],
+)
 
 
 def _public(record: CharacteristicRecord) -> CharacteristicPublic:

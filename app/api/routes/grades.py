@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from app.api.deps import ServiceDep
+from app.api.deps import ServiceDep, require
 from app.api.schemas import (
     EntityGradePublic,
     GradeSnapshotPublic,
@@ -15,13 +15,16 @@ from app.api.schemas import (
     PeriodPublic,
     PlantGradesPublic,
 )
+from app.auth import Role
 from app.errors import BadRequest, NotFound
 from app.grading import Graded, PlantGrades, grade_plant
 from app.periods import parse_period
 from app.wiring import Service
 from spc.grades import MetricGrade, grade
 
-router = APIRouter(prefix="/api/v1/grades", tags=["grades"])
+router = APIRouter(
+    prefix="/api/v1/grades", tags=["grades"], dependencies=[Depends(require(Role.VIEWER))]
+)
 
 PERIOD = Query(
     default=None,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import ServiceDep
+from app.api.deps import IngestDep, ServiceDep
 from app.api.schemas import PushResult, RowRejectionPublic
 from app.errors import problem
 from ingest.mes import MesBatch, normalise
@@ -20,7 +20,9 @@ router = APIRouter(prefix="/api/v1/measurements", tags=["measurements"])
     status_code=status.HTTP_202_ACCEPTED,
     responses={422: {"description": "malformed body, or every row rejected"}},
 )
-async def push_measurements(batch: MesBatch, service: ServiceDep, response: Response) -> object:
+async def push_measurements(
+    batch: MesBatch, service: ServiceDep, response: Response, caller: IngestDep
+) -> object:
     """Push a batch of measurements, verdicts and cost events (answered once stored and charted).
 
     Good rows are accepted even when others are rejected; each rejected row is listed

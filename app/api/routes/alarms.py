@@ -1,0 +1,7 @@
+"""Alarms: list, read, acknowledge."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["alarms"])
