@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
+    import httpx
+
     from app.settings import Settings
     from ingest.pg_store import PostgresStore
 
@@ -116,6 +118,118 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keys_create(args: argparse.Namespace) -> int:
+    from app.auth import KeyFileError, KeyRing, Role
+    from app.settings import Settings
+
+    ring = KeyRing(Settings().keys_file)
+    try:
+        key, token = ring.create(args.name, Role(args.role))
+    except (ValueError, KeyFileError) as exc:
+        print(f"cannot create the key: {exc}", file=sys.stderr)
+        return 2
+    print(token)
+    print(
+        f"key {key.name!r} ({key.role.value}) stored hashed in {ring.path}; this is the only "
+        "time it is shown: give it to its user now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    from app.auth import KeyRing
+    from app.settings import Settings
+
+    ring = KeyRing(Settings().keys_file)
+    keys = ring.keys()
+    if not keys:
+        print(f"no API keys in {ring.path} (create one with 'spcmon keys create')")
+    for key in keys:
+        print(f"{key.name}\t{key.role.value}\tcreated {key.created_at:%Y-%m-%d %H:%M} UTC")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from app.auth import KeyFileError, KeyRing
+    from app.settings import Settings
+
+    ring = KeyRing(Settings().keys_file)
+    try:
+        revoked = ring.revoke(args.name)
+    except KeyFileError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    if not revoked:
+        print(f"no key named {args.name!r} in {ring.path}", file=sys.stderr)
+        return 2
+    print(f"key {args.name!r} revoked; it is refused from the next request on")
+    return 0
+
+
+def _api_client(args: argparse.Namespace) -> httpx.Client:
+    import os
+
+    import httpx
+
+    key = args.key or os.environ.get("SPCMON_API_KEY")
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.Client(base_url=args.api, headers=headers, timeout=60.0)
+
+
+def _import(args: argparse.Namespace) -> int:
+    from app.transfer import TransferError, import_csv, write_rejections
+
+    if not args.file.is_file():
+        print(f"no such file: {args.file}", file=sys.stderr)
+        return 2
+    try:
+        with _api_client(args) as client:
+            report = import_csv(args.file, client, progress=not args.quiet)
+    except TransferError as exc:
+        print(f"import stopped: {exc}", file=sys.stderr)
+        return 1
+    print(f"{report.accepted} measurements accepted, {len(report.rejected)} rejected")
+    if report.rejected:
+        out = write_rejections(report, args.file)
+        print(f"rejected rows (line, reason) written to {out}", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from app.transfer import TransferError, export_csv
+
+    try:
+        start, end = datetime.fromisoformat(args.start), datetime.fromisoformat(args.end)
+    except ValueError as exc:
+        print(f"--start/--end: {exc} (use ISO 8601 with an offset)", file=sys.stderr)
+        return 2
+    if start.tzinfo is None or end.tzinfo is None:
+        print("--start/--end: give a UTC offset, e.g. 2026-11-02T00:00:00Z", file=sys.stderr)
+        return 2
+    out = args.output.open("w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        with _api_client(args) as client:
+            rows = export_csv(client, args.characteristic, start, end, out)
+    except TransferError as exc:
+        print(f"export stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.output:
+            out.close()
+    print(f"{rows} measurements exported", file=sys.stderr)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from simulators.cli import main as simulators_main
+
+    return simulators_main(args.simulator_args)
+
+
 def settings_problems(exc: ValidationError) -> str:
     """Setting errors named by the environment variable that sets them."""
     lines = [
@@ -152,7 +266,52 @@ def build_parser() -> argparse.ArgumentParser:
         "upgrade", help="apply pending schema migrations to SPCMON_DATABASE__URL (idempotent)"
     )
     upgrade.set_defaults(func=_db_upgrade)
+    keys = sub.add_parser("keys", help="API keys (stored hashed in SPCMON_AUTH__KEYS_FILE)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    create.add_argument("--name", required=True, help="who uses it, e.g. mes-line1")
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "operator", "engineer", "ingest", "admin"],
+        help="viewer reads; operator also acknowledges alarms; engineer also edits limits "
+        "and characteristics; ingest only pushes measurements; admin does everything",
+    )
+    create.set_defaults(func=_keys_create)
+    keys_sub.add_parser("list", help="list the keys (names and roles)").set_defaults(
+        func=_keys_list
+    )
+    revoke = keys_sub.add_parser("revoke", help="delete a key by name")
+    revoke.add_argument("name")
+    revoke.set_defaults(func=_keys_revoke)
+    _transfer_parsers(sub)
+    simulate = sub.add_parser(
+        "simulate", help="run a simulated line: spcmon simulate opcua|camera ... (then --help)"
+    )
+    simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
+    simulate.set_defaults(func=_simulate)
     return parser
+
+
+def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument("--api", default="http://127.0.0.1:8000", help="the service's base URL")
+    api.add_argument("--key", help="API key (default: SPCMON_API_KEY)")
+    imp = sub.add_parser(
+        "import",
+        parents=[api],
+        help="push a CSV file of measurements (characteristic,time,value[,part,lot]) through "
+        "the API; safe to re-run",
+    )
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.set_defaults(func=_import)
+    exp = sub.add_parser("export", parents=[api], help="write measurements as CSV")
+    exp.add_argument("--characteristic", required=True)
+    exp.add_argument("--start", required=True, help="ISO 8601 with offset")
+    exp.add_argument("--end", required=True, help="ISO 8601 with offset (exclusive)")
+    exp.add_argument("--output", type=Path, help="file (default: standard output)")
+    exp.set_defaults(func=_export)
 
 
 def main(argv: list[str] | None = None) -> int:

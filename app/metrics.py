@@ -1,10 +1,17 @@
-"""Prometheus metrics: ingest counters from the pipeline, SPC gauges read at scrape time."""
+"""Prometheus metrics: ingest counters from the pipeline, SPC gauges read at scrape time.
+
+Label values come from the configuration (characteristic, line, process ids) or from
+short fixed sets (source kind, dead-letter reason class), never from incoming data, so
+the number of series stays bounded whatever a sender pushes.
+"""
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -12,9 +19,32 @@ from app.monitor import Monitor
 from ingest import FlushResult
 from ingest.pipeline import Pipeline
 
+LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86_400)
+
+
+def source_kind(source: str) -> str:
+    """``opcua``, ``mqtt``, ``http``… : the part of a source before its address."""
+    return source.split(":", 1)[0] or "unknown"
+
+
+def reason_class(reason: str) -> str:
+    """A dead letter's reason as one of: unknown_characteristic, malformed, invalid."""
+    text = reason.lower()
+    if "unknown characteristic" in text:
+        return "unknown_characteristic"
+    if "json" in text or "not valid utf" in text or "payload" in text:
+        return "malformed"
+    return "invalid"
+
+
+def register_build_info(registry: CollectorRegistry, version: str) -> None:
+    """``spcmon_build_info{version, python}`` = 1."""
+    info = Info("spcmon_build", "Version of the running service", registry=registry)
+    info.info({"version": version, "python": platform.python_version()})
+
 
 class IngestMetrics:
-    """The pipeline's observer: counts what was stored and rejected."""
+    """The pipeline's observer: what was stored and rejected, and how late it arrived."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.stored = Counter(
@@ -23,15 +53,40 @@ class IngestMetrics:
             ["kind"],
             registry=registry,
         )
+        self.measurements = Counter(
+            "spcmon_measurements_ingested",
+            "Measurements newly stored, by source kind (opcua, mqtt, http)",
+            ["source"],
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "spcmon_dead_letters",
-            "Rejected inputs kept as dead letters",
+            "Rejected inputs kept as dead letters, by source kind and reason class",
+            ["source", "reason"],
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "spcmon_ingest_lag_seconds",
+            "Age of the oldest measurement of each stored batch (store time - measured time)",
             ["source"],
+            buckets=LAG_BUCKETS,
             registry=registry,
         )
         self.flush_seconds = Histogram(
             "spcmon_flush_seconds",
             "Time to store and evaluate one pipeline batch",
+            registry=registry,
+        )
+        self.engine_seconds = Histogram(
+            "spcmon_engine_update_seconds",
+            "Time the SPC engine takes to update its state with one batch",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 1),
+            registry=registry,
+        )
+        self.last_lag = Gauge(
+            "spcmon_ingest_last_lag_seconds",
+            "Age of the newest measurement of the last stored batch, by source kind",
+            ["source"],
             registry=registry,
         )
 
@@ -40,8 +95,20 @@ class IngestMetrics:
         self.stored.labels("verdict").inc(result.verdicts)
         self.stored.labels("cost_event").inc(result.cost_events)
         for letter in result.dead_letters:
-            self.dead_letters.labels(letter.source.split(":", 1)[0]).inc()
+            self.dead_letters.labels(source_kind(letter.source), reason_class(letter.reason)).inc()
         self.flush_seconds.observe(seconds)
+        now = datetime.now(UTC)
+        by_kind: dict[str, list[datetime]] = {}
+        for m in result.measurements:
+            by_kind.setdefault(source_kind(m.source), []).append(m.time)
+        for kind, times in by_kind.items():
+            self.measurements.labels(kind).inc(len(times))
+            self.lag.labels(kind).observe(max((now - min(times)).total_seconds(), 0.0))
+            self.last_lag.labels(kind).set(max((now - max(times)).total_seconds(), 0.0))
+
+    def engine_updated(self, seconds: float) -> None:
+        """Called by the monitor after each engine update."""
+        self.engine_seconds.observe(seconds)
 
 
 class SpcCollector(Collector):

@@ -123,14 +123,14 @@ def capability(
         raise ValueError("the data have no variation; capability is undefined")
     cp, cpk, cpu, cpl = capability_indices(mean, s_within, lsl, usl)
     pp, ppk, ppu, ppl = capability_indices(mean, s_overall, lsl, usl)
-    n, dof = int(x.size), _within_dof(sigma_within, *groups.shape)
+    n, dof = int(x.size), within_dof(sigma_within, *groups.shape)
     ad, normality_p = normality(x)
     return Capability(
         n=n, mean=mean, sigma_within=s_within, sigma_overall=s_overall,
         cp=cp, cpk=cpk, cpu=cpu, cpl=cpl, pp=pp, ppk=ppk, ppu=ppu, ppl=ppl,
         cpm=_cpm(mean, s_overall, lsl, usl, target),
-        cp_ci=_cp_interval(cp, n, dof) if cp is not None else None,
-        cpk_ci=_cpk_interval(cpk, n, dof) if cpk is not None else None,
+        cp_ci=cp_interval(cp, n, dof) if cp is not None else None,
+        cpk_ci=cpk_interval(cpk, n, dof) if cpk is not None else None,
         ppm_expected=expected_ppm(mean, s_within, lsl, usl),
         normality_p=normality_p, method="normal", ad_statistic=ad,
         sigma_within_method=sigma_within, subgroup_size=int(groups.shape[1]),
@@ -244,7 +244,12 @@ def _sbar_efficiency(n: int) -> float:
     return 0.98 if n <= 17 else 0.99 if n <= 64 else 1.0
 
 
-def _within_dof(method: str, subgroups: int, size: int) -> float:
+def within_dof(method: str, subgroups: int, size: int) -> float:
+    """Degrees of freedom of a within sigma (Minitab, *Methods and formulas*).
+
+    ``"mr"``: N - 1 for N individuals; ``"rbar"``: 0.9 m (n - 1); ``"sbar"``:
+    f_n m (n - 1), for m subgroups of n.
+    """
     if method == "mr":
         return float(subgroups - 1)
     factor = 0.9 if method == "rbar" else _sbar_efficiency(size)
@@ -273,8 +278,11 @@ def _cpm(
     return (usl - lsl) / (6.0 * math.sqrt(s**2 + (mean - target) ** 2))
 
 
-def _cp_interval(cp: float, n: int, dof: float | None = None) -> tuple[float, float]:
-    """Chi-square interval for Cp; ``dof`` defaults to n - 1 (one sample sd)."""
+def cp_interval(cp: float, n: int, dof: float | None = None) -> tuple[float, float]:
+    """Two-sided 95 % chi-square interval for Cp; ``dof`` defaults to n - 1 (one sample sd).
+
+    Montgomery, *Introduction to Statistical Quality Control*, eq. 8.19.
+    """
     nu = float(n - 1) if dof is None else dof
     alpha = 1.0 - CONFIDENCE
     lower = cp * math.sqrt(float(stats.chi2.ppf(alpha / 2, nu)) / nu)
@@ -282,8 +290,12 @@ def _cp_interval(cp: float, n: int, dof: float | None = None) -> tuple[float, fl
     return lower, upper
 
 
-def _cpk_interval(cpk: float, n: int, dof: float | None = None) -> tuple[float, float]:
-    """Bissell's interval Cpk +/- z sqrt(1/(9n) + Cpk^2 / (2 dof)); dof defaults to n - 1."""
+def cpk_interval(cpk: float, n: int, dof: float | None = None) -> tuple[float, float]:
+    """Two-sided 95 % interval for Cpk by Bissell's approximation.
+
+    Cpk +/- z sqrt(1/(9n) + Cpk^2 / (2 dof)), n all values, dof those of the within
+    sigma (default n - 1); Montgomery eq. 8.21.
+    """
     nu = float(n - 1) if dof is None else dof
     z = float(stats.norm.ppf(1 - (1.0 - CONFIDENCE) / 2))
     half = z * math.sqrt(1.0 / (9.0 * n) + cpk**2 / (2.0 * nu))

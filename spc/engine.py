@@ -179,31 +179,47 @@ class Engine:
     ) -> LimitSet:
         """New Phase I limits from a baseline the caller gives; installed as the next version.
 
-        ``exclude`` lists positions in ``baseline`` of assignable-cause points to leave
-        out; moving ranges are then taken between the remaining consecutive points.
-        Limits follow ``control_limits(kept, "imr")`` (sigma = MR-bar / d2, exact d2).
+        Individuals: ``baseline`` holds values and ``exclude`` lists positions of
+        assignable-cause points to leave out; moving ranges are then taken between the
+        remaining consecutive points; limits follow ``control_limits(kept, "imr")``
+        (sigma = MR-bar / d2, exact d2). Subgroups of n: ``baseline`` holds whole
+        consecutive subgroups (a length that is a multiple of n), ``exclude`` lists
+        subgroup positions; limits follow ``control_limits(kept, "xbar_r" | "xbar_s", n)``
+        (AIAG: X-bar +/- A2 R-bar or A3 s-bar; R chart D3, D4; S chart B3, B4).
         Run rules, EWMA and CUSUM restart against the new version.
         """
         self._check_row(row)
-        if self._mcfg[row, k.M_SUBGROUP] > 1:
-            raise ValueError("recalculate supports individuals (I-MR) only so far; "
-                             "X-bar charts keep their Phase I limits")  # fmt: skip
+        size = int(self._mcfg[row, k.M_SUBGROUP])
         values = np.asarray(baseline, dtype=np.float64)
+        if values.ndim != 1 or values.size % size:
+            raise ValueError(f"the baseline must be whole subgroups of {size} values in a row; "
+                             f"got {values.size} values")  # fmt: skip
+        groups = values.reshape(-1, size)
         dropped = set(exclude)
-        if any(not 0 <= i < values.size for i in dropped):
-            raise IndexError(f"exclude holds positions outside the baseline of {values.size}")
-        kept = values[[i for i in range(values.size) if i not in dropped]]
-        if kept.size < 2:
-            raise ValueError("a baseline needs at least 2 points left after the exclusions")
-        chart = control_limits(kept, "imr")
-        assert chart.dispersion is not None  # the I chart always has its MR chart
+        if any(not 0 <= i < groups.shape[0] for i in dropped):
+            what = "points" if size == 1 else "subgroups"
+            raise IndexError(
+                f"exclude holds positions outside the baseline of {groups.shape[0]} {what}"
+            )
+        kept = groups[[i for i in range(groups.shape[0]) if i not in dropped]]
+        if kept.shape[0] < 2:
+            raise ValueError("a baseline needs at least 2 points (subgroups) left after the "
+                             "exclusions")  # fmt: skip
+        if size == 1:
+            chart = control_limits(kept.ravel(), "imr")
+        else:
+            name = "xbar_s" if self._mcfg[row, k.M_USE_S] == 1.0 else "xbar_r"
+            chart = control_limits(kept, name, size)
+        disp = chart.dispersion
+        assert disp is not None  # every variables chart has its dispersion chart
         with self._lock:
             version = int(self._istate[row, k.I_LIMIT_VERSION]) + 1
         limits = LimitSet(
             version=version,
             center=float(chart.center), ucl=float(chart.ucl), lcl=float(chart.lcl),
-            sigma=float(chart.sigma), mr_center=float(chart.dispersion.center),
-            mr_ucl=float(chart.dispersion.ucl), baseline_n=int(kept.size),
+            sigma=float(chart.sigma) / math.sqrt(size), mr_center=float(disp.center),
+            mr_ucl=float(disp.ucl), baseline_n=int(kept.shape[0]),
+            dispersion_lcl=float(disp.lcl) if size > 1 else 0.0,
         )  # fmt: skip
         self.restore_limits(row, limits)
         return limits

@@ -46,6 +46,10 @@ class CapabilityPublic(BaseModel):
     cpk: float | None
     pp: float | None
     ppk: float | None
+    cpk_ci: tuple[float, float] | None = Field(
+        default=None,
+        description="95 % interval of Cpk (Bissell; Montgomery eq. 8.21), null below 2 subgroups",
+    )
 
 
 class AlarmPublic(BaseModel):
@@ -71,6 +75,14 @@ class BaselinePublic(BaseModel):
     needed: int
 
 
+class GradeBriefPublic(BaseModel):
+    grade: int | None = Field(description="1..5 on the Cpk criterion; null: insufficient data")
+    grade_en: str | None
+    grade_zh: str | None
+    limiting_metric: str | None
+    computed_at: datetime = Field(description="when the live grades were last computed")
+
+
 class StatusPublic(BaseModel):
     characteristic: CharacteristicPublic
     last: LastValuePublic | None
@@ -79,6 +91,9 @@ class StatusPublic(BaseModel):
     capability: CapabilityPublic | None
     open_alarms: list[AlarmPublic]
     in_control: bool | None = Field(description="null before limits exist")
+    grade: GradeBriefPublic | None = Field(
+        default=None, description="the characteristic's live grade; null until first computed"
+    )
 
 
 class RowRejectionPublic(BaseModel):
@@ -102,6 +117,14 @@ class HealthPublic(BaseModel):
     )
     characteristics: int
     collectors: dict[str, bool] = Field(description="collector -> connected")
+
+
+class ReadinessPublic(BaseModel):
+    status: str = Field(description="ok, degraded (working, something to look at) or unready")
+    checks: dict[str, str] = Field(
+        description="store (ok, spooling, unavailable), spool, pipeline, and each collector "
+        "(ok, disconnected)"
+    )
 
 
 class PeriodPublic(BaseModel):

@@ -193,6 +193,8 @@ def test_restart_restores_limits_window_and_open_alarms(settings: Settings) -> N
     with TestClient(create_app(settings), headers=key_headers(settings)) as second:
         after = second.get(f"/api/v1/characteristics/{CHAR}/status").json()
     assert after["limits"] == before["limits"]
+    cpk_ci = after["capability"].pop("cpk_ci")
+    assert cpk_ci == pytest.approx(before["capability"].pop("cpk_ci"))
     assert after["capability"] == pytest.approx(before["capability"])
     assert [a["id"] for a in after["open_alarms"]] == [a["id"] for a in before["open_alarms"]]
     assert after["last"]["value"] == 25.3

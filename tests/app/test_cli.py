@@ -57,3 +57,25 @@ def test_config_check_accepts_the_demo_plant(
 ) -> None:
     assert main(["config", "check", str(demo_config_path)]) == 0
     assert "OK (2 lines, 5 characteristics)" in capsys.readouterr().out
+
+
+def test_keys_create_prints_the_key_once_and_it_opens_the_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.auth import KeyRing, Role
+
+    monkeypatch.setenv("SPCMON_DATA_DIR", str(tmp_path))
+    assert main(["keys", "create", "--name", "mes-line1", "--role", "ingest"]) == 0
+    out = capsys.readouterr()
+    token = out.out.strip()
+    key = KeyRing(tmp_path / "api-keys.json").verify(token)
+    assert key is not None
+    assert (key.name, key.role) == ("mes-line1", Role.INGEST)
+    assert "only time it is shown" in out.err
+    assert main(["keys", "create", "--name", "mes-line1", "--role", "viewer"]) == 2
+    assert "a key named 'mes-line1' exists" in capsys.readouterr().err
+    assert main(["keys", "list"]) == 0
+    assert "mes-line1\tingest" in capsys.readouterr().out
+    assert main(["keys", "revoke", "mes-line1"]) == 0
+    assert KeyRing(tmp_path / "api-keys.json").verify(token) is None
+    assert main(["keys", "revoke", "mes-line1"]) == 2

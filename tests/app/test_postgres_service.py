@@ -95,6 +95,11 @@ def test_pushes_are_accepted_through_a_database_outage_and_stored_after_it(
         health = client.get("/healthz").json()
         assert (health["status"], health["spooled_rows"]) == ("degraded", 1)
         assert list((tmp_path / "data" / "spool").glob("*.json"))
+        ready = client.get("/readyz")  # still ready: the spool keeps what comes in
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["store"] == "spooling"
+        assert ready.json()["checks"]["spool"] == "1 rows waiting"
 
         own_server.start()
         deadline = time.monotonic() + 30

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from spc import capability, expected_ppm
-from spc.capability import _cp_interval, _cpk_interval
+from spc.capability import cp_interval, cpk_interval
 from spc.constants import c4, chart_constants
 from spc.normality import _ad_p_value, anderson_darling_normal, percentile_capability
 from tests.spc import naive
@@ -82,7 +82,7 @@ def test_upper_limit_only_leaves_cp_undefined_and_cpk_equal_to_cpu() -> None:
     assert result.ppk == result.ppu
     assert result.ppu == pytest.approx(6.0 / math.sqrt(10.0), rel=1e-15)
     assert result.cpk is not None
-    assert result.cpk_ci == _cpk_interval(result.cpk, 10)
+    assert result.cpk_ci == cpk_interval(result.cpk, 10)
 
 
 def test_lower_limit_only_leaves_cp_undefined_and_cpk_equal_to_cpl() -> None:
@@ -111,7 +111,7 @@ def test_cpm_needs_both_limits() -> None:
 
 def test_bissell_interval_matches_montgomery_example() -> None:
     """Montgomery, ISQC 6th ed., sec. 8.3.5, eq. 8.21: n = 20, Cpk-hat = 1.33 -> 0.88 to 1.78."""
-    lower, upper = _cpk_interval(1.33, 20)
+    lower, upper = cpk_interval(1.33, 20)
     # 1.33 +/- 1.96 sqrt(1/180 + 1.33^2/38) = 1.33 +/- 1.96 * 0.2283 = 0.8826 .. 1.7774
     assert lower == pytest.approx(0.88, abs=0.005)
     assert upper == pytest.approx(1.78, abs=0.005)
@@ -122,7 +122,7 @@ def test_chi_square_cp_interval_matches_montgomery_example() -> None:
 
     Cp-hat = 24 / 10.5 = 2.29 (the book rounds it before use); 95 % interval 1.57 to 3.01.
     """
-    lower, upper = _cp_interval(2.29, 20)
+    lower, upper = cp_interval(2.29, 20)
     # 2.29 sqrt(8.907 / 19) = 1.568 and 2.29 sqrt(32.852 / 19) = 3.011
     assert lower == pytest.approx(1.57, abs=0.005)
     assert upper == pytest.approx(3.01, abs=0.005)
@@ -380,7 +380,7 @@ def test_subgroup_intervals_use_the_degrees_of_freedom_of_the_within_sigma() -> 
         result = capability(PISTON_RINGS, lsl=73.95, usl=74.05, sigma_within=method)
         assert result.cp is not None
         assert result.cpk is not None
-        assert result.cp_ci == pytest.approx(_cp_interval(result.cp, 125, nu), rel=1e-12)
+        assert result.cp_ci == pytest.approx(cp_interval(result.cp, 125, nu), rel=1e-12)
         z = stats.norm.ppf(0.975)
         half = z * math.sqrt(1.0 / (9 * 125) + result.cpk**2 / (2 * nu))
         assert result.cpk_ci == pytest.approx((result.cpk - half, result.cpk + half), rel=1e-12)

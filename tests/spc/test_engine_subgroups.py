@@ -197,8 +197,42 @@ def test_a_baseline_without_any_variation_keeps_collecting_instead_of_freezing()
     assert limits.sigma > 0
 
 
-def test_recalculate_refuses_subgrouped_characteristics_for_now() -> None:
+def test_recalculated_xbar_r_limits_equal_the_aiag_formulas_and_skip_excluded_subgroups() -> None:
     engine = Engine(baseline_size=5, window=20)
     row = engine.add_characteristic(subgroup_size=5)
-    with pytest.raises(ValueError, match="individuals"):
-        engine.recalculate(row, np.arange(25.0))
+    rng = np.random.default_rng(3)
+    values = rng.normal(10.0, 0.5, size=30)
+    values[10:15] += 4.0  # subgroup 2: an assignable cause, left out
+    limits = engine.recalculate(row, values, exclude=[2])
+    kept = np.delete(values.reshape(6, 5), 2, axis=0)
+    xbarbar, rbar = kept.mean(axis=1).mean(), np.ptp(kept, axis=1).mean()
+    # AIAG SPC manual table, n = 5: A2 = 0.577, D4 = 2.114, D3 = 0 (3-digit constants)
+    assert limits.version == 1
+    assert limits.baseline_n == 5
+    assert limits.center == pytest.approx(xbarbar, rel=1e-12)
+    assert limits.ucl == pytest.approx(xbarbar + 0.577 * rbar, rel=1e-3)
+    assert limits.lcl == pytest.approx(xbarbar - 0.577 * rbar, rel=1e-3)
+    assert limits.mr_center == pytest.approx(rbar, rel=1e-12)
+    assert limits.mr_ucl == pytest.approx(2.114 * rbar, rel=1e-3)
+    assert limits.dispersion_lcl == 0.0
+    assert (limits.ucl - limits.center) == pytest.approx(3 * limits.sigma, rel=1e-12)
+    assert engine.limits(row) == limits
+
+
+def test_recalculated_xbar_s_limits_use_s_bar_and_b_constants() -> None:
+    engine = Engine(baseline_size=5, window=20)
+    row = engine.add_characteristic(subgroup_size=10, dispersion="s")
+    values = np.random.default_rng(4).normal(0.0, 1.0, size=100)
+    limits = engine.recalculate(row, values)
+    sbar = values.reshape(10, 10).std(axis=1, ddof=1).mean()
+    # AIAG SPC manual table, n = 10: A3 = 0.975, B3 = 0.284, B4 = 1.716
+    assert limits.ucl - limits.center == pytest.approx(0.975 * sbar, rel=1e-3)
+    assert limits.dispersion_lcl == pytest.approx(0.284 * sbar, rel=2e-3)
+    assert limits.mr_ucl == pytest.approx(1.716 * sbar, rel=1e-3)
+
+
+def test_recalculate_refuses_a_baseline_of_partial_subgroups() -> None:
+    engine = Engine(baseline_size=5, window=20)
+    row = engine.add_characteristic(subgroup_size=5)
+    with pytest.raises(ValueError, match="whole subgroups of 5"):
+        engine.recalculate(row, np.arange(23.0))

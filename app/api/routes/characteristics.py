@@ -1,24 +1,23 @@
-"""Characteristics and their live status."""
+"""Characteristics: their definitions (read, create, edit, delete) and live status."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from dataclasses import asdict
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
-from app.api.deps import ServiceDep, require
-from app.api.schemas import (
-    AlarmPublic,
-    BaselinePublic,
-    CapabilityPublic,
-    CharacteristicPublic,
-    LastValuePublic,
-    LimitsPublic,
-    StatusPublic,
-)
+from app.api.characteristic_schemas import CharacteristicCreate, CharacteristicUpdate
+from app.api.deps import EngineerDep, ServiceDep, require
+from app.api.schemas import CharacteristicPublic, StatusPublic
+from app.api.status_view import build_status
 from app.auth import Role
-from app.errors import NotFound
-from app.wiring import Service
+from app.errors import Conflict, NotFound
+from app.wiring import Service, characteristic_record
 from ingest import CharacteristicRecord
 
 router = APIRouter(
@@ -26,17 +25,34 @@ router = APIRouter(
     tags=["characteristics"],
     dependencies=[Depends(require(Role.VIEWER))],
 )
+_edit_locks: dict[int, asyncio.Lock] = {}
 
 
 def _public(record: CharacteristicRecord) -> CharacteristicPublic:
     return CharacteristicPublic(**{**asdict(record), "rules": list(record.rules)})
 
 
-def _record_or_404(service: Service, characteristic_id: str) -> CharacteristicRecord:
+def record_or_404(service: Service, characteristic_id: str) -> CharacteristicRecord:
+    """The registered characteristic, or a 404 naming the id."""
     record = service.monitor.record(characteristic_id)
     if record is None:
         raise NotFound(f"no characteristic with id {characteristic_id!r}")
     return record
+
+
+def _editable(service: Service, characteristic_id: str) -> CharacteristicRecord:
+    record = record_or_404(service, characteristic_id)
+    if record.origin != "api":
+        raise Conflict(
+            f"characteristic {characteristic_id!r} is defined in the plant file "
+            f"({service.settings.config}); edit it there and restart the service"
+        )
+    return record
+
+
+def _lock(service: Service) -> asyncio.Lock:
+    """One edit at a time per service (edits re-read and replace engine state)."""
+    return _edit_locks.setdefault(id(service), asyncio.Lock())
 
 
 @router.get("", response_model=list[CharacteristicPublic])
@@ -51,31 +67,108 @@ async def list_characteristics(
     ]
 
 
+@router.post(
+    "",
+    response_model=CharacteristicPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "the id is taken"}},
+)
+async def create_characteristic(
+    body: CharacteristicCreate, service: ServiceDep, response: Response, _: EngineerDep
+) -> CharacteristicPublic:
+    """Create a characteristic (engineer); it is charted from its first pushed point."""
+    async with _lock(service):
+        if body.id in service.monitor:
+            raise Conflict(f"a characteristic with id {body.id!r} exists")
+        record = characteristic_record(body.line, body.process, body, origin="api")
+        await service.store.upsert_characteristics([record])
+        service.monitor.register(record)
+    response.headers["Location"] = f"{router.prefix}/{record.id}"
+    return _public(record)
+
+
 @router.get("/{characteristic_id}", response_model=CharacteristicPublic)
 async def read_characteristic(characteristic_id: str, service: ServiceDep) -> CharacteristicPublic:
     """One characteristic's definition."""
-    return _public(_record_or_404(service, characteristic_id))
+    return _public(record_or_404(service, characteristic_id))
 
 
-@router.get("/{characteristic_id}/status", response_model=StatusPublic)
-async def read_status(characteristic_id: str, service: ServiceDep) -> StatusPublic:
-    """Live state for a dashboard tile: last value, limits, rolling capability, open alarms."""
-    record = _record_or_404(service, characteristic_id)
-    monitor = service.monitor
-    limits = monitor.limits(record.id)
-    cap = monitor.capability(record.id)
-    last = monitor.last.get(record.id)
-    collected, needed = monitor.baseline_progress(record.id)
-    alarms = service.alarms.open_alarms(record.id)
-    return StatusPublic(
-        characteristic=_public(record),
-        last=LastValuePublic(time=last.time, value=last.value) if last else None,
-        baseline=BaselinePublic(collected=collected, needed=needed),
-        limits=LimitsPublic(**asdict(limits)) if limits else None,
-        capability=CapabilityPublic(**asdict(cap), window=monitor.engine.window) if cap else None,
-        open_alarms=[
-            AlarmPublic(**{k: v for k, v in asdict(a).items() if k != "characteristic"})
-            for a in alarms
-        ],
-        in_control=None if limits is None else not alarms,
-    )
+@router.patch(
+    "/{characteristic_id}",
+    response_model=CharacteristicPublic,
+    responses={409: {"description": "defined in the plant file, or a chart change"}},
+)
+async def update_characteristic(
+    characteristic_id: str, body: CharacteristicUpdate, service: ServiceDep, _: EngineerDep
+) -> CharacteristicPublic:
+    """Edit an API-created characteristic (engineer): spec limits, rules, EWMA/CUSUM, names."""
+    async with _lock(service):
+        record = _editable(service, characteristic_id)
+        changes = body.model_dump(exclude_unset=True)
+        for name in ("chart", "subgroup_size"):
+            if name in changes and changes[name] != getattr(record, name):
+                raise Conflict(
+                    f"{name}: the frozen limits belong to the current chart "
+                    f"({record.chart}, subgroups of {record.subgroup_size}); create a new "
+                    "characteristic for a different chart"
+                )
+        merged = _merged(record, changes)
+        updated = characteristic_record(record.line, record.process, merged, origin="api")
+        await service.store.upsert_characteristics([updated])
+        await service.monitor.replace(updated)
+    return _public(updated)
+
+
+def _merged(record: CharacteristicRecord, changes: dict[str, Any]) -> CharacteristicCreate:
+    current: dict[str, Any] = {
+        "id": record.id, "name": record.name, "unit": record.unit, "line": record.line,
+        "process": record.process, "lsl": record.lsl, "usl": record.usl,
+        "target": record.target, "chart": record.chart,
+        "subgroup_size": record.subgroup_size,
+        "rules": record.rules[0] if len(record.rules) == 1 and not record.rules[0].isdigit()
+        else record.rules,
+        "ewma": dict(zip(("lam", "L"), record.ewma, strict=True)) if record.ewma else None,
+        "cusum": dict(zip(("k", "h"), record.cusum, strict=True)) if record.cusum else None,
+    }  # fmt: skip
+    try:
+        return CharacteristicCreate.model_validate({**current, **changes})
+    except ValidationError as exc:  # the edit makes the whole definition inconsistent
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+
+
+@router.delete(
+    "/{characteristic_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={409: {"description": "defined in the plant file"}},
+)
+async def delete_characteristic(
+    characteristic_id: str, service: ServiceDep, _: EngineerDep
+) -> None:
+    """Stop monitoring an API-created characteristic (engineer); its stored data are kept."""
+    async with _lock(service):
+        _editable(service, characteristic_id)
+        service.monitor.unregister(characteristic_id)
+        await service.store.delete_characteristic(characteristic_id)
+
+
+@router.get(
+    "/{characteristic_id}/status",
+    response_model=StatusPublic,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+async def read_status(characteristic_id: str, service: ServiceDep, request: Request) -> Response:
+    """Live state for a dashboard tile: last value, limits, capability, alarms, grade.
+
+    Answers carry an ``ETag``; send it back in ``If-None-Match`` to get a bodiless 304
+    while nothing changed.
+    """
+    record = record_or_404(service, characteristic_id)
+    body = build_status(service, record, _public(record)).model_dump_json().encode()
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    sent = request.headers.get("if-none-match", "")
+    if etag in (tag.strip() for tag in sent.split(",")) or sent.strip() == "*":
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

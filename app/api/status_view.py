@@ -1,0 +1,77 @@
+"""The live status of one characteristic, assembled from the engine, alarms and grades."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from app.api.schemas import (
+    AlarmPublic,
+    BaselinePublic,
+    CapabilityPublic,
+    CharacteristicPublic,
+    GradeBriefPublic,
+    LastValuePublic,
+    LimitsPublic,
+    StatusPublic,
+)
+from app.wiring import Service
+from ingest import CharacteristicRecord
+from spc.capability import cpk_interval, within_dof
+from spc.engine_types import RollingCapability
+from spc.grades import grade
+
+SIGMA_METHOD = {"imr": "mr", "xbar_r": "rbar", "xbar_s": "sbar"}
+
+
+def build_status(
+    service: Service, record: CharacteristicRecord, public: CharacteristicPublic
+) -> StatusPublic:
+    """Everything a dashboard tile shows, read from memory (no store round trip)."""
+    monitor = service.monitor
+    limits = monitor.limits(record.id)
+    cap = monitor.capability(record.id)
+    last = monitor.last.get(record.id)
+    collected, needed = monitor.baseline_progress(record.id)
+    alarms = service.alarms.open_alarms(record.id)
+    return StatusPublic(
+        characteristic=public,
+        last=LastValuePublic(time=last.time, value=last.value) if last else None,
+        baseline=BaselinePublic(collected=collected, needed=needed),
+        limits=LimitsPublic(**asdict(limits)) if limits else None,
+        capability=_capability(cap, record, monitor.engine.window) if cap else None,
+        open_alarms=[
+            AlarmPublic(**{k: v for k, v in asdict(a).items() if k != "characteristic"})
+            for a in alarms
+        ],
+        in_control=None if limits is None else not alarms,
+        grade=_grade(service, record.id),
+    )
+
+
+def _capability(
+    cap: RollingCapability, record: CharacteristicRecord, window: int
+) -> CapabilityPublic:
+    interval = None
+    size = record.subgroup_size
+    subgroups = cap.n // size
+    if cap.cpk is not None and subgroups >= 2:
+        method = SIGMA_METHOD.get(record.chart, "mr")
+        lower, upper = cpk_interval(cap.cpk, cap.n, within_dof(method, subgroups, size))
+        interval = (lower, upper)
+    return CapabilityPublic(**asdict(cap), window=window, cpk_ci=interval)
+
+
+def _grade(service: Service, characteristic: str) -> GradeBriefPublic | None:
+    latest = service.grades.latest
+    graded = latest.get("characteristic", characteristic) if latest else None
+    if latest is None or graded is None:
+        return None
+    level = graded.result.grade
+    info = grade(level) if level is not None else None
+    return GradeBriefPublic(
+        grade=level,
+        grade_en=info.en if info else None,
+        grade_zh=info.zh if info else None,
+        limiting_metric=graded.result.limiting.value if graded.result.limiting else None,
+        computed_at=latest.computed_at,
+    )

@@ -1,0 +1,197 @@
+"""CSV import and export through a running service's HTTP API (``spcmon import/export``).
+
+Import goes through the API on purpose: the running service owns the engine state, so
+imported points are validated, stored, de-duplicated and charted exactly like an MES push.
+Each batch carries an idempotency key derived from the file's content and the batch's
+position, so re-running an interrupted import stores nothing twice.
+
+CSV columns (header row required, any order): ``characteristic``, ``time`` (ISO 8601
+with an offset, e.g. ``2026-11-02T08:00:00Z``), ``value``; optional ``part``, ``lot``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+from tqdm import tqdm
+
+REQUIRED = ("characteristic", "time", "value")
+OPTIONAL = ("part", "lot")
+BATCH_ROWS = 5000
+RETRIES = 5
+
+
+class TransferError(Exception):
+    """The transfer cannot go on; the message says why and what to do."""
+
+
+@dataclass
+class ImportReport:
+    accepted: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (CSV line, reason)
+
+
+def _header(reader: csv.DictReader[str], path: Path) -> None:
+    columns = reader.fieldnames or []
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise TransferError(
+            f"{path}: the header lacks the column(s) {', '.join(missing)} "
+            f"(needed: {', '.join(REQUIRED)}; optional: {', '.join(OPTIONAL)})"
+        )
+
+
+def _row(raw: dict[str, str | None]) -> dict[str, Any]:
+    """One CSV row as a push row; ``ValueError`` names the column and the problem."""
+    row: dict[str, Any] = {}
+    characteristic = (raw.get("characteristic") or "").strip()
+    if not characteristic:
+        raise ValueError("characteristic: empty")
+    row["characteristic"] = characteristic
+    text = (raw.get("time") or "").strip()
+    try:
+        stamp = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"time: {text!r} is not an ISO 8601 date-time") from None
+    if stamp.tzinfo is None:
+        raise ValueError(f"time: {text!r} has no UTC offset (add Z or +08:00)")
+    row["time"] = stamp.isoformat()
+    try:
+        value = float((raw.get("value") or "").strip())
+    except ValueError:
+        raise ValueError(f"value: {raw.get('value')!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"value: {value} is not finite")
+    row["value"] = value
+    for name in OPTIONAL:
+        if raw.get(name):
+            row[name] = str(raw[name]).strip()
+    return row
+
+
+def _batches(
+    reader: csv.DictReader[str], report: ImportReport
+) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for raw in reader:
+        line = reader.line_num
+        try:
+            rows.append(_row(raw))
+            lines.append(line)
+        except ValueError as exc:
+            report.rejected.append((line, str(exc)))
+        if len(rows) == BATCH_ROWS:
+            yield rows, lines
+            rows, lines = [], []
+    if rows:
+        yield rows, lines
+
+
+def _post(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+    """POST with retries on connection errors and 5xx (the batch key makes resends safe)."""
+    for attempt in range(RETRIES):
+        try:
+            response = client.post("/api/v1/measurements", json=body)
+        except httpx.TransportError as exc:
+            if attempt == RETRIES - 1:
+                raise TransferError(f"cannot reach the service: {exc}") from exc
+        else:
+            if response.status_code < 500:
+                return response
+            if attempt == RETRIES - 1:
+                raise TransferError(f"the service answered {response.status_code} repeatedly")
+        time.sleep(min(2.0**attempt, 10.0))
+    raise AssertionError("unreachable")
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))
+    except ValueError:
+        return response.text[:500]
+
+
+def import_csv(path: Path, client: httpx.Client, progress: bool = True) -> ImportReport:
+    """Push the measurements of a CSV file; returns what was accepted and rejected."""
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()[:24]
+    report = ImportReport()
+    total = max(content.count(b"\n") - 1, 0)
+    with (
+        path.open(newline="", encoding="utf-8-sig") as handle,
+        tqdm(total=total, unit="rows", disable=not progress) as bar,
+    ):
+        reader = csv.DictReader(handle)
+        _header(reader, path)
+        for number, (rows, lines) in enumerate(_batches(reader, report)):
+            body = {"idempotency_key": f"import:{digest}:{number}", "measurements": rows}
+            _record(report, _post(client, body), lines)
+            bar.update(reader.line_num - 1 - bar.n)
+    return report
+
+
+def _record(report: ImportReport, response: httpx.Response, lines: list[int]) -> None:
+    if response.status_code in (401, 403):
+        raise TransferError(
+            f"the service refused the key ({response.status_code}): {_problem(response)}; "
+            "importing needs a key with the ingest role (SPCMON_API_KEY)"
+        )
+    answer = response.json() if response.status_code in (202, 422) else {}
+    items = answer.get("rejected", answer.get("errors", []))
+    if response.status_code not in (202, 422) or any("row" not in i for i in items):
+        raise TransferError(f"unexpected answer {response.status_code}: {_problem(response)}")
+    report.accepted += int(answer.get("accepted", 0))
+    for item in items:
+        where = str(item["row"])  # "measurements[3]"
+        index = int(where[where.find("[") + 1 : -1]) if where.endswith("]") else -1
+        line = lines[index] if 0 <= index < len(lines) else 0
+        report.rejected.append((line, f"{item.get('field')}: {item.get('reason')}"))
+
+
+def write_rejections(report: ImportReport, path: Path) -> Path:
+    """The rejected rows' line numbers and reasons, beside the imported file."""
+    out = path.with_name(path.name + ".rejected.csv")
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "reason"])
+        writer.writerows(sorted(report.rejected))
+    return out
+
+
+def export_csv(
+    client: httpx.Client, characteristic: str, start: datetime, end: datetime, out: TextIO
+) -> int:
+    """Write a characteristic's measurements of ``[start, end)`` as CSV; returns the rows."""
+    writer = csv.writer(out)
+    writer.writerow(["characteristic", "time", "value", "quality", "part", "lot", "source"])
+    params: dict[str, str] = {
+        "characteristic": characteristic,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "limit": "10000",
+    }
+    written = 0
+    while True:
+        response = client.get("/api/v1/measurements", params=params)
+        if response.status_code != 200:
+            raise TransferError(f"export refused ({response.status_code}): {_problem(response)}")
+        page = response.json()
+        for m in page["items"]:
+            writer.writerow(
+                [characteristic, m["time"], repr(m["value"]), m.get("quality", ""),
+                 m.get("part") or "", m.get("lot") or "", m.get("source", "")]
+            )  # fmt: skip
+        written += len(page["items"])
+        if not page.get("next_cursor"):
+            return written
+        params["cursor"] = page["next_cursor"]
