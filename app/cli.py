@@ -43,10 +43,14 @@ def _serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
+    from app.log_format import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         create_app(settings),
         host=args.host or settings.http.host,
         port=args.port or settings.http.port,
+        log_config=None,  # keep our handlers: text or JSON lines as configured
     )
     return 0
 

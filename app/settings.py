@@ -179,7 +179,10 @@ class Settings(BaseSettings):
         default=Path("deploy/examples/demo-plant.yaml"), description="plant config (YAML)"
     )
     data_dir: Path = Field(default=Path("data"), description="SQLite file and local state")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one object per line, for log collectors"
+    )
     database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
     opcua: OpcuaSettings = OpcuaSettings()

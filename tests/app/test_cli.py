@@ -79,3 +79,28 @@ def test_keys_create_prints_the_key_once_and_it_opens_the_api(
     assert main(["keys", "revoke", "mes-line1"]) == 0
     assert KeyRing(tmp_path / "api-keys.json").verify(token) is None
     assert main(["keys", "revoke", "mes-line1"]) == 2
+
+
+def test_json_logs_are_one_object_per_line_with_the_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    import logging
+
+    from app.log_format import configure_logging
+
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    configure_logging("INFO", "json")
+    try:
+        raise ValueError("bad reading")
+    except ValueError:
+        logging.getLogger("ingest.mqtt").exception("payload refused on %s", "t/1")
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    entry = json.loads(capsys.readouterr().err.strip())
+    assert entry["level"] == "ERROR"
+    assert entry["logger"] == "ingest.mqtt"
+    assert entry["message"] == "payload refused on t/1"
+    assert "ValueError: bad reading" in entry["exception"]
