@@ -9,7 +9,7 @@ escalation belong to the alerting issue.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from alerts.signals import ChartSignal
@@ -17,6 +17,8 @@ from ingest.store import AlarmRecord, AlarmStore
 
 _log = logging.getLogger(__name__)
 AlarmKey = tuple[str, str, str]
+AlarmObserver = Callable[[AlarmRecord], None]
+"""Told every saved alarm state (opened, updated, ...); must not block or raise."""
 
 
 def alarm_key(characteristic: str, rule: str, chart: str) -> AlarmKey:
@@ -57,11 +59,16 @@ def apply_signals(
 
 
 class AlarmManager:
-    """Keeps the open alarms in memory and persists every change."""
+    """Keeps the open alarms in memory and persists every change.
 
-    def __init__(self, store: AlarmStore) -> None:
+    ``on_change``, when set, is called with every alarm state saved (the live event
+    stream uses it); a failing observer is logged, never allowed to stop alarm handling.
+    """
+
+    def __init__(self, store: AlarmStore, on_change: AlarmObserver | None = None) -> None:
         self._store = store
         self._open: dict[AlarmKey, AlarmRecord] = {}
+        self.on_change = on_change
 
     async def load(self) -> None:
         """Read the unresolved alarms from the store (on start-up)."""
@@ -72,12 +79,25 @@ class AlarmManager:
         """Apply signals; returns the stored alarm records that changed."""
         saved = []
         for record in apply_signals(signals, self._open):
-            stored = await self._store.save_alarm(record)
+            stored = await self._save(record)
             if record.id is None:
                 _log.warning("alarm opened on %s: %s", stored.characteristic, stored.message)
             self._open[alarm_key(stored.characteristic, stored.rule, stored.chart)] = stored
             saved.append(stored)
         return saved
+
+    async def _save(self, record: AlarmRecord) -> AlarmRecord:
+        """Persist one alarm state and tell the observer (every write must tell it)."""
+        stored = await self._store.save_alarm(record)
+        self._notify(stored)
+        return stored
+
+    def _notify(self, stored: AlarmRecord) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change(stored)
+            except Exception:  # an observer must not cost us the alarm
+                _log.exception("alarm change observer failed on alarm %s", stored.id)
 
     def open_alarms(self, characteristic: str | None = None) -> list[AlarmRecord]:
         return [
@@ -85,3 +105,56 @@ class AlarmManager:
             for a in self._open.values()
             if characteristic is None or a.characteristic == characteristic
         ]
+
+    async def acknowledge(
+        self,
+        alarm_id: int,
+        by: str,
+        comment: str,
+        cause: str | None = None,
+        action: str | None = None,
+    ) -> AlarmRecord:
+        """Move an open alarm to acknowledged and save it (an entry in its audit history).
+
+        Raises ``UnknownAlarm`` for an id never stored and ``AlarmStateError`` for an alarm
+        already acknowledged or resolved. The alarm store has no place yet for who
+        acknowledged, the comment, cause and action: they are logged, not stored.
+        """
+        current = next((a for a in self._open.values() if a.id == alarm_id), None)
+        if current is None:
+            stored = [a for a in await self._store.list_alarms(open_only=False) if a.id == alarm_id]
+            if not stored:
+                raise UnknownAlarm(f"no alarm with id {alarm_id}")
+            raise AlarmStateError(f"alarm {alarm_id} is {stored[0].state}, not open")
+        if current.state != "open":
+            raise AlarmStateError(f"alarm {alarm_id} is {current.state}, not open")
+        key = alarm_key(current.characteristic, current.rule, current.chart)
+        acknowledged = replace(current, state="acknowledged")
+        self._open[key] = acknowledged  # before the await: a second acknowledge sees it
+        try:
+            saved = await self._store.save_alarm(acknowledged)
+        except BaseException:
+            if self._open.get(key) is acknowledged:
+                self._open[key] = current
+            raise
+        if self._open.get(key) is acknowledged:
+            self._open[key] = saved
+        self._notify(saved)
+        _log.info(
+            "alarm %d on %s acknowledged by %s: %s (cause: %s; action: %s)",
+            alarm_id,
+            saved.characteristic,
+            by,
+            comment,
+            cause,
+            action,
+        )
+        return saved
+
+
+class UnknownAlarm(LookupError):
+    """No alarm with this id was ever stored."""
+
+
+class AlarmStateError(Exception):
+    """The alarm's state does not allow the change (e.g. acknowledging a resolved alarm)."""

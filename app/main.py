@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 
 from app.api.routes import (
     alarms,
@@ -21,10 +23,44 @@ from app.api.routes import (
     metrics,
     stream,
 )
+from app.api.schemas import ProblemPublic
 from app.body_limit import BodyLimitMiddleware
-from app.errors import install_error_handlers
+from app.errors import PROBLEM, install_error_handlers
 from app.settings import Settings
 from app.wiring import Service
+
+__version__ = "0.1.0"
+_PROBLEM_REF = "#/components/schemas/ProblemPublic"
+_PROBLEMS = {
+    401: "no key, or a key that is not valid",
+    403: "the key's role does not allow this",
+    404: "no such resource (or route)",
+    413: "the request body is over the size limit",
+    422: "invalid input: each field and its problem",
+    500: "an unexpected error (details in the service log, never in the answer)",
+    503: "the store cannot serve right now",
+}
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": text, "content": {PROBLEM: {"schema": {"$ref": _PROBLEM_REF}}}}
+    for status, text in _PROBLEMS.items()
+}
+
+
+def _with_problem_schema(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with the problem+json schema every error answer refers to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ProblemPublic"] = ProblemPublic.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,10 +79,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="spcmon",
-        version="0.1.0",
+        version=__version__,
         summary="Real-time shop-floor SPC monitoring",
         lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
     )
+    app.openapi = lambda: _with_problem_schema(app)  # type: ignore[method-assign]
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.http.max_body_bytes)
     if settings.http.cors_origins:

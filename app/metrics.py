@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from alerts import AlarmManager
 from app.monitor import Monitor
 from ingest import FlushResult
 from ingest.pipeline import Pipeline
@@ -114,17 +115,25 @@ class IngestMetrics:
 class SpcCollector(Collector):
     """Per-characteristic SPC state, read from the monitor when Prometheus scrapes."""
 
-    def __init__(self, monitor: Monitor, pipeline: Pipeline) -> None:
+    def __init__(self, monitor: Monitor, pipeline: Pipeline, alarms: AlarmManager) -> None:
         self._monitor = monitor
         self._pipeline = pipeline
+        self._alarms = alarms
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         labels = ["characteristic", "line", "process"]
         cpk = GaugeMetricFamily("spcmon_cpk", "Rolling Cpk (within sigma)", labels=labels)
         ppk = GaugeMetricFamily("spcmon_ppk", "Rolling Ppk (overall sigma)", labels=labels)
         last = GaugeMetricFamily("spcmon_last_value", "Last measured value", labels=labels)
+        alarms = GaugeMetricFamily(
+            "spcmon_open_alarms", "Alarms not yet resolved (open or acknowledged)", labels=labels
+        )
+        unresolved: dict[str, int] = {}
+        for alarm in self._alarms.open_alarms():
+            unresolved[alarm.characteristic] = unresolved.get(alarm.characteristic, 0) + 1
         for rec in self._monitor.characteristics:
             lv = [rec.id, rec.line, rec.process]
+            alarms.add_metric(lv, unresolved.get(rec.id, 0))
             cap = self._monitor.capability(rec.id)
             if cap is not None and cap.cpk is not None:
                 cpk.add_metric(lv, cap.cpk)
@@ -142,4 +151,4 @@ class SpcCollector(Collector):
             violations.add_metric([char_id, rule, chart], count)
         queue = GaugeMetricFamily("spcmon_pipeline_queued", "Submissions waiting in the pipeline")
         queue.add_metric([], self._pipeline.queued)
-        yield from (cpk, ppk, last, violations, queue)
+        yield from (cpk, ppk, last, alarms, violations, queue)

@@ -2,22 +2,34 @@
 
 It implements the pipeline's ``Evaluator``: newly stored good measurements go through the
 engine (off the event loop), new baseline limits are persisted, violations become chart
-signals and, for live data, alarms.
+signals and, for live data, alarms. With an event bus, live points, violations and alarm
+changes are also published for the live stream.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio.to_thread
 
 from alerts import AlarmManager, ChartSignal
 from alerts.signals import pattern_sizes
-from ingest import CharacteristicRecord, Measurement, Store, StoredLimits
-from spc import CusumConfig, Engine, EwmaConfig, LimitSet, RollingCapability, RuleSignal
+from app.events import EventBus, alarm_data, point_data, violation_data
+from ingest import AlarmRecord, CharacteristicRecord, Measurement, Store, StoredLimits
+from spc import (
+    BatchResult,
+    CusumConfig,
+    Engine,
+    EwmaConfig,
+    LimitSet,
+    RollingCapability,
+    RuleSignal,
+)
 from spc.rules import RuleSet, rule_set
 
 _log = logging.getLogger(__name__)
@@ -39,16 +51,24 @@ class LastPoint:
 class Monitor:
     """Owns the engine rows of every characteristic and evaluates batches."""
 
-    def __init__(self, store: Store, alarms: AlarmManager, engine: Engine) -> None:
+    def __init__(
+        self,
+        store: Store,
+        alarms: AlarmManager,
+        engine: Engine,
+        events: EventBus | None = None,
+    ) -> None:
         self._store = store
         self._alarms = alarms
         self.engine = engine
+        self.events = events  # None: nothing is published
         self._rows: dict[str, int] = {}
         self._ids: list[str] = []  # row -> characteristic id
         self._rules: dict[str, RuleSet] = {}
         self._records: dict[str, CharacteristicRecord] = {}
         self.last: dict[str, LastPoint] = {}
         self.signal_counts: dict[tuple[str, str, str], int] = {}
+        self.on_engine_time: Callable[[float], None] | None = None  # seconds per update
 
     def register(self, record: CharacteristicRecord) -> None:
         """Give a characteristic an engine row (a no-op if it has one)."""
@@ -139,16 +159,62 @@ class Monitor:
             await self._run_engine(tail, live=False)
 
     async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None:
+        publish = live and self.events is not None
+        in_force = self._versions_in_force(measurements) if publish else {}
         signals = await self._run_engine(measurements, live)
+        if publish:
+            try:
+                self._publish_live(measurements, in_force, signals)
+            except Exception:  # the stream is a convenience: alarms must still be raised
+                _log.exception("could not publish the live events of a batch")
         if live and signals:
             await self._alarms.handle(signals)
+
+    def publish_alarm(self, alarm: AlarmRecord) -> None:
+        """The alarm manager's change hook: an ``alarm`` event for every saved state."""
+        self._publish("alarm", alarm.characteristic, alarm_data(alarm))
+
+    def _versions_in_force(self, items: Sequence[Measurement]) -> dict[str, int | None]:
+        """The limit version each charted characteristic is judged against (None: Phase I)."""
+        versions: dict[str, int | None] = {}
+        for char_id in {m.characteristic for m in items if m.characteristic in self._rows}:
+            limits = self.limits(char_id)
+            versions[char_id] = limits.version if limits else None
+        return versions
+
+    def _publish_live(
+        self,
+        items: Sequence[Measurement],
+        in_force: Mapping[str, int | None],
+        signals: Sequence[ChartSignal],
+    ) -> None:
+        # a batch's points first, then its violations (each in batch order)
+        for m in items:
+            if m.characteristic in in_force:
+                self._publish("point", m.characteristic, point_data(m, in_force[m.characteristic]))
+        for s in signals:
+            self._publish("violation", s.characteristic, violation_data(s))
+
+    def _publish(self, kind: str, characteristic: str, data: Mapping[str, Any]) -> None:
+        if self.events is None:
+            return
+        record = self._records.get(characteristic)
+        self.events.publish(
+            kind,
+            data,
+            characteristic=characteristic,
+            line=record.line if record else None,
+            process=record.process if record else None,
+        )
 
     async def _run_engine(self, items: Sequence[Measurement], live: bool) -> list[ChartSignal]:
         # a characteristic deleted while its points were being stored is not charted
         items = [m for m in items if m.characteristic in self._rows]
         rows = [self._rows[m.characteristic] for m in items]
         values = [m.value for m in items]
-        result = await anyio.to_thread.run_sync(self.engine.process, rows, values, live)
+        result, seconds = await anyio.to_thread.run_sync(self._timed_process, rows, values, live)
+        if self.on_engine_time is not None:
+            self.on_engine_time(seconds)
         for m in items:
             self.last[m.characteristic] = LastPoint(m.time, m.value)
         for row, limits in result.new_limits.items():
@@ -164,6 +230,13 @@ class Monitor:
                 limits.lcl,
             )
         return [self._to_chart_signal(s, items[s.position]) for s in result.signals]
+
+    def _timed_process(
+        self, rows: list[int], values: list[float], live: bool
+    ) -> tuple[BatchResult, float]:
+        started = time.perf_counter()
+        result = self.engine.process(rows, values, live)
+        return result, time.perf_counter() - started
 
     def _to_chart_signal(self, s: RuleSignal, m: Measurement) -> ChartSignal:
         key = (m.characteristic, s.rule, s.chart)

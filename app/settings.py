@@ -5,6 +5,7 @@ Nested groups use a double underscore: ``SPCMON_MQTT__URL=mqtt://broker:1883``.
 
 from __future__ import annotations
 
+import importlib.metadata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -194,6 +195,14 @@ class Settings(BaseSettings):
     @property
     def sqlite_path(self) -> Path:
         return self.data_dir / "spcmon.sqlite3"
+
+    @property
+    def version(self) -> str:
+        """The installed package's version (for build info)."""
+        try:
+            return importlib.metadata.version("spcmon")
+        except importlib.metadata.PackageNotFoundError:
+            return "unknown"
 
     @property
     def keys_file(self) -> Path:

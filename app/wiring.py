@@ -12,8 +12,9 @@ from prometheus_client import CollectorRegistry
 
 from alerts import AlarmManager
 from app.auth import KeyRing
+from app.events import EventBus
 from app.grade_keeper import GradeCollector, GradeKeeper
-from app.metrics import IngestMetrics, SpcCollector
+from app.metrics import IngestMetrics, SpcCollector, register_build_info
 from app.monitor import Monitor
 from app.settings import Settings
 from app.storage import build_store
@@ -28,6 +29,7 @@ from ingest import (
 from ingest.mqtt import MqttCollector, MqttOptions
 from ingest.mqtt_payload import TopicBinding
 from ingest.opcua import OpcuaCollector
+from ingest.plant import CharacteristicConfig
 from ingest.spool import SpooledStore
 from spc import Engine
 
@@ -55,36 +57,41 @@ def load_checked_plant(settings: Settings) -> PlantConfig:
     return plant
 
 
+def characteristic_record(
+    line: str, process: str, c: CharacteristicConfig, origin: str = "config"
+) -> CharacteristicRecord:
+    """The stored form of one validated characteristic definition."""
+    kind, address = None, None
+    if c.source and c.source.opcua:
+        kind, address = "opcua", c.source.opcua.node_id
+    elif c.source and c.source.mqtt:
+        kind, address = "mqtt", f"{c.source.mqtt.topic}#{c.source.mqtt.field}"
+    return CharacteristicRecord(
+        id=c.id,
+        name=c.name or c.id,
+        unit=c.unit,
+        line=line,
+        process=process,
+        lsl=c.lsl,
+        usl=c.usl,
+        target=c.target,
+        chart=c.chart,
+        subgroup_size=c.subgroup_size,
+        rules=(c.rules,) if isinstance(c.rules, str) else c.rules,
+        source_kind=kind,
+        source_address=address,
+        origin=origin,
+        ewma=(c.ewma.lam, c.ewma.L) if c.ewma else None,
+        cusum=(c.cusum.k, c.cusum.h) if c.cusum else None,
+    )
+
+
 def characteristic_records(plant: PlantConfig) -> list[CharacteristicRecord]:
     """Flatten the configured hierarchy into characteristic records (origin "config")."""
-    records = []
-    for line, process, c in plant.iter_characteristics():
-        kind, address = None, None
-        if c.source and c.source.opcua:
-            kind, address = "opcua", c.source.opcua.node_id
-        elif c.source and c.source.mqtt:
-            kind, address = "mqtt", f"{c.source.mqtt.topic}#{c.source.mqtt.field}"
-        records.append(
-            CharacteristicRecord(
-                id=c.id,
-                name=c.name or c.id,
-                unit=c.unit,
-                line=line.id,
-                process=process.id,
-                lsl=c.lsl,
-                usl=c.usl,
-                target=c.target,
-                chart=c.chart,
-                subgroup_size=c.subgroup_size,
-                rules=(c.rules,) if isinstance(c.rules, str) else c.rules,
-                source_kind=kind,
-                source_address=address,
-                origin="config",
-                ewma=(c.ewma.lam, c.ewma.L) if c.ewma else None,
-                cusum=(c.cusum.k, c.cusum.h) if c.cusum else None,
-            )
-        )
-    return records
+    return [
+        characteristic_record(line.id, process.id, c)
+        for line, process, c in plant.iter_characteristics()
+    ]
 
 
 def mqtt_bindings(plant: PlantConfig) -> dict[str, TopicBinding]:
@@ -131,8 +138,10 @@ class Service:
     registry: CollectorRegistry
     grades: GradeKeeper
     keys: KeyRing
+    events: EventBus = field(default_factory=EventBus)
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
+    edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # API edits, one at a time
     _pipeline_task: asyncio.Task[None] | None = None
     _grades_task: asyncio.Task[None] | None = None
 
@@ -142,19 +151,26 @@ class Service:
         store = build_store(settings)
         alarms = AlarmManager(store)
         engine = Engine(baseline_size=settings.spc.baseline_size, window=settings.spc.window)
-        monitor = Monitor(store, alarms, engine)
+        events = EventBus()
+        monitor = Monitor(store, alarms, engine, events)
+        alarms.on_change = monitor.publish_alarm
         for record in characteristic_records(plant):
             monitor.register(record)
         registry = CollectorRegistry()
-        pipeline = Pipeline(store, monitor, monitor, observer=IngestMetrics(registry))
-        registry.register(SpcCollector(monitor, pipeline))
+        ingest_metrics = IngestMetrics(registry)
+        monitor.on_engine_time = ingest_metrics.engine_updated
+        register_build_info(registry, settings.version)
+        pipeline = Pipeline(store, monitor, monitor, observer=ingest_metrics)
+        registry.register(SpcCollector(monitor, pipeline, alarms))
         g = settings.grades
         grades = GradeKeeper(
             monitor, store, plant.plant.id, g.period, g.refresh_s, g.snapshot_interval_s
         )
         registry.register(GradeCollector(grades))
         keys = KeyRing(settings.keys_file)
-        service = cls(settings, plant, store, monitor, alarms, pipeline, registry, grades, keys)
+        service = cls(
+            settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events
+        )
         service._build_collectors()
         return service
 

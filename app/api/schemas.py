@@ -7,6 +7,23 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
+class FieldProblemPublic(BaseModel):
+    field: str = Field(examples=["body.measurements.0.value"])
+    problem: str
+
+
+class ProblemPublic(BaseModel):
+    """Every error answer (RFC 9457 ``application/problem+json``)."""
+
+    type: str = "about:blank"
+    title: str = Field(examples=["Invalid request"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["body.measurements.0.value: Input should be a valid number"])
+    errors: list[dict[str, str]] | None = Field(
+        default=None, description="invalid input: each field and its problem (or row rejections)"
+    )
+
+
 class CharacteristicPublic(BaseModel):
     id: str
     name: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import asdict
 from typing import Any
@@ -25,7 +24,6 @@ router = APIRouter(
     tags=["characteristics"],
     dependencies=[Depends(require(Role.VIEWER))],
 )
-_edit_locks: dict[int, asyncio.Lock] = {}
 
 
 def _public(record: CharacteristicRecord) -> CharacteristicPublic:
@@ -50,11 +48,6 @@ def _editable(service: Service, characteristic_id: str) -> CharacteristicRecord:
     return record
 
 
-def _lock(service: Service) -> asyncio.Lock:
-    """One edit at a time per service (edits re-read and replace engine state)."""
-    return _edit_locks.setdefault(id(service), asyncio.Lock())
-
-
 @router.get("", response_model=list[CharacteristicPublic])
 async def list_characteristics(
     service: ServiceDep, line: str | None = None, process: str | None = None
@@ -77,7 +70,7 @@ async def create_characteristic(
     body: CharacteristicCreate, service: ServiceDep, response: Response, _: EngineerDep
 ) -> CharacteristicPublic:
     """Create a characteristic (engineer); it is charted from its first pushed point."""
-    async with _lock(service):
+    async with service.edit_lock:
         if body.id in service.monitor:
             raise Conflict(f"a characteristic with id {body.id!r} exists")
         record = characteristic_record(body.line, body.process, body, origin="api")
@@ -102,7 +95,7 @@ async def update_characteristic(
     characteristic_id: str, body: CharacteristicUpdate, service: ServiceDep, _: EngineerDep
 ) -> CharacteristicPublic:
     """Edit an API-created characteristic (engineer): spec limits, rules, EWMA/CUSUM, names."""
-    async with _lock(service):
+    async with service.edit_lock:
         record = _editable(service, characteristic_id)
         changes = body.model_dump(exclude_unset=True)
         for name in ("chart", "subgroup_size"):
@@ -147,7 +140,7 @@ async def delete_characteristic(
     characteristic_id: str, service: ServiceDep, _: EngineerDep
 ) -> None:
     """Stop monitoring an API-created characteristic (engineer); its stored data are kept."""
-    async with _lock(service):
+    async with service.edit_lock:
         _editable(service, characteristic_id)
         service.monitor.unregister(characteristic_id)
         await service.store.delete_characteristic(characteristic_id)

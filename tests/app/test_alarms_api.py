@@ -1,0 +1,206 @@
+"""Alarms over HTTP: list and filter, read with its audit history, acknowledge."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from app import Settings, create_app
+from app.auth import KeyRing, Role
+from ingest.store import AlarmRecord
+from tests.support.api import key_headers
+
+CHAR = "line1.turning.diameter"
+OPERATOR = "shift-lead-anna"
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
+    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def operator(settings: Settings) -> dict[str, str]:
+    _, token = KeyRing(settings.keys_file).create(OPERATOR, Role.OPERATOR)
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), headers=key_headers(settings, Role.VIEWER)) as c:
+        yield c
+
+
+def _shift(client: TestClient, settings: Settings) -> list[dict[str, Any]]:
+    """25 in-control points, then one far above: alarms on the diameter."""
+    values = [*np.random.default_rng(5).normal(25.0, 0.005, 25), 25.2]
+    rows = [
+        {"characteristic": CHAR, "value": v, "time": (T0 + timedelta(seconds=i)).isoformat()}
+        for i, v in enumerate(values)
+    ]
+    headers = key_headers(settings, Role.INGEST)
+    response = client.post("/api/v1/measurements", json={"measurements": rows}, headers=headers)
+    assert response.status_code == 202
+    alarms: list[dict[str, Any]] = client.get("/api/v1/alarms").json()
+    assert alarms
+    return alarms
+
+
+def _ack(client: TestClient, alarm_id: int, headers: dict[str, str], **body: Any) -> Any:
+    return client.post(
+        f"/api/v1/alarms/{alarm_id}/acknowledge",
+        json=body or {"comment": "checked the tool"},
+        headers=headers,
+    )
+
+
+def _rule_1(alarms: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(a for a in alarms if a["rule"] == "1" and a["chart"] == "i")
+
+
+def test_open_alarms_are_listed_with_their_line_and_process(
+    client: TestClient, settings: Settings
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    assert (alarm["state"], alarm["characteristic"]) == ("open", CHAR)
+    assert (alarm["line"], alarm["process"]) == ("line1", "line1.turning")
+    assert alarm["last_value"] == 25.2
+    assert "above UCL" in alarm["message"]
+
+
+def test_alarms_are_filtered_by_state_characteristic_and_line(
+    client: TestClient, settings: Settings
+) -> None:
+    alarms = _shift(client, settings)
+    ids = sorted(a["id"] for a in alarms)
+
+    def listed(**params: str) -> list[int]:
+        response = client.get("/api/v1/alarms", params=params)
+        assert response.status_code == 200, response.text
+        return sorted(a["id"] for a in response.json())
+
+    assert listed(characteristic=CHAR) == ids
+    assert listed(characteristic="line2.vision.gap") == []
+    assert listed(line="line1") == ids
+    assert listed(line="line2") == []
+    assert listed(state="all") == ids
+    assert listed(state="resolved") == []
+    assert listed(state="acknowledged") == []
+    assert [a["id"] for a in client.get("/api/v1/alarms").json()] == ids[::-1]  # newest first
+    assert client.get("/api/v1/alarms", params={"state": "closed"}).status_code == 422
+
+
+def test_an_operator_acknowledges_and_the_audit_trail_shows_it(
+    client: TestClient, settings: Settings, operator: dict[str, str]
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    response = _ack(
+        client, alarm["id"], operator, comment="  insert worn, replaced  ", cause="tool wear"
+    )
+    assert response.status_code == 200, response.text
+    ack = response.json()
+    assert ack["acknowledged_by"] == OPERATOR
+    assert (ack["comment"], ack["cause"], ack["action"]) == (
+        "insert worn, replaced",
+        "tool wear",
+        None,
+    )
+    assert abs(datetime.fromisoformat(ack["acknowledged_at"]) - datetime.now(UTC)) < timedelta(
+        minutes=1
+    )
+    assert ack["alarm"]["state"] == "acknowledged"
+
+    detail = client.get(f"/api/v1/alarms/{alarm['id']}").json()
+    assert detail["state"] == "acknowledged"
+    assert detail["events"][0]["state"] == "open"
+    assert detail["events"][-1]["state"] == "acknowledged"
+    assert detail["events"][-1]["count"] == alarm["count"]
+
+    open_ids = [a["id"] for a in client.get("/api/v1/alarms").json()]
+    acked = client.get("/api/v1/alarms", params={"state": "acknowledged"}).json()
+    assert alarm["id"] not in open_ids
+    assert [a["id"] for a in acked] == [alarm["id"]]
+
+    turning = client.get("/api/v1/processes/line1.turning").json()["summary"]
+    assert turning["acknowledged_alarms"] == 1
+    assert turning["out_of_control"] == 1  # acknowledged is not resolved
+
+
+def test_an_acknowledgement_survives_a_restart(
+    settings: Settings, operator: dict[str, str]
+) -> None:
+    with TestClient(create_app(settings), headers=operator) as client:
+        alarm = _rule_1(_shift(client, settings))
+        assert _ack(client, alarm["id"], operator).status_code == 200
+    with TestClient(create_app(settings), headers=operator) as restarted:
+        assert restarted.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "acknowledged"
+        assert _ack(restarted, alarm["id"], operator).status_code == 409
+
+
+def test_a_viewer_cannot_acknowledge(client: TestClient, settings: Settings) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    response = _ack(client, alarm["id"], key_headers(settings, Role.VIEWER))
+    assert response.status_code == 403
+    assert "operator role" in response.json()["detail"]
+    assert client.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "open"
+
+
+def test_acknowledging_twice_is_a_conflict(
+    client: TestClient, settings: Settings, operator: dict[str, str]
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    assert _ack(client, alarm["id"], operator).status_code == 200
+    response = _ack(client, alarm["id"], operator)
+    assert response.status_code == 409
+    assert "acknowledged" in response.json()["detail"]
+
+
+def test_acknowledging_a_resolved_alarm_is_a_conflict(
+    client: TestClient, operator: dict[str, str]
+) -> None:
+    resolved = AlarmRecord(CHAR, "1", "i", "resolved", T0, T0, 1, 1, 25.2, "resolved earlier")
+    service = client.app.state.service  # type: ignore[attr-defined]
+    stored = client.portal.call(service.store.save_alarm, resolved)  # type: ignore[union-attr]
+    assert [a["id"] for a in client.get("/api/v1/alarms?state=resolved").json()] == [stored.id]
+    response = _ack(client, stored.id, operator)
+    assert response.status_code == 409
+    assert "resolved" in response.json()["detail"]
+
+
+def test_an_unknown_alarm_is_a_404(client: TestClient, operator: dict[str, str]) -> None:
+    assert client.get("/api/v1/alarms/999").status_code == 404
+    response = _ack(client, 999, operator)
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"comment": ""}, "body.comment"),
+        ({"comment": "   "}, "body.comment"),
+        ({"cause": "tool wear"}, "body.comment"),
+        ({"comment": "x" * 2001}, "body.comment"),
+        ({"comment": "ok", "action": ""}, "body.action"),
+        ({"comment": "ok", "who": "me"}, "body.who"),
+    ],
+)
+def test_an_acknowledgement_without_a_usable_comment_is_a_422(
+    client: TestClient,
+    settings: Settings,
+    operator: dict[str, str],
+    body: dict[str, Any],
+    field: str,
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    response = _ack(client, alarm["id"], operator, **body)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert client.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "open"
