@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 DEFAULT_PERIOD = "30d"
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2999  # beyond: no plant data, and datetime overflows
 _RELATIVE = re.compile(r"^(\d{1,4})([hd])$")
 
 
@@ -42,6 +43,8 @@ def parse_period(text: str | None, now: datetime) -> Period:
         ) from None
     if end_day < start_day:
         raise ValueError(f"period: {last} is before {first}")
+    if start_day.year < EARLIEST_YEAR or end_day.year > LATEST_YEAR:
+        raise ValueError(f"period: dates must lie in the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     start = datetime(start_day.year, start_day.month, start_day.day, tzinfo=UTC)
     end = datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC) + timedelta(days=1)
     return Period(start, end, label)

@@ -257,12 +257,15 @@ class Engine:
                 self._baseline, self._ring, self._dring, flags, versions, mr, mon,
             )  # fmt: skip
             new_limits: dict[int, LimitSet] = {}
+            positions: dict[int, int] = {}
             for i in np.flatnonzero(flags & k.FLAG_LIMITS_SET):
                 frozen = self._limits_locked(int(chars[i]))
                 assert frozen is not None  # the flag says the baseline just froze
                 new_limits[int(chars[i])] = frozen
+                positions[int(chars[i])] = int(i if order is None else order[i])
             table = decode(chars, vals, mr, mon, flags, versions, self._fstate, self._mcfg)
-        return BatchResult(table if order is None else table.reindexed(order), new_limits)
+        table = table if order is None else table.reindexed(order)
+        return BatchResult(table, new_limits, positions)
 
     def limits(self, row: int) -> LimitSet | None:
         """The frozen limits in force, or ``None`` while the baseline is incomplete."""

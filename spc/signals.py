@@ -74,11 +74,22 @@ class SignalTable:
 
 
 class BatchResult:
-    """What one ``Engine.process`` call found: signals and newly frozen limit sets."""
+    """What one ``Engine.process`` call found: signals and newly frozen limit sets.
 
-    def __init__(self, table: SignalTable, new_limits: dict[int, LimitSet]) -> None:
+    ``new_limits`` maps a characteristic row to the limits its baseline froze in this
+    batch; ``limit_positions`` maps the same row to the batch position of the point that
+    completed the baseline (the limits judge the points charted after it).
+    """
+
+    def __init__(
+        self,
+        table: SignalTable,
+        new_limits: dict[int, LimitSet],
+        limit_positions: dict[int, int] | None = None,
+    ) -> None:
         self.table = table
         self.new_limits = new_limits
+        self.limit_positions = limit_positions or {}
 
     @property
     def count(self) -> int:

@@ -45,6 +45,8 @@ def test_periods_are_half_open_spans(text: str | None, start: datetime, end: dat
         ("7w", "expected e.g. 7d"),
         ("2026-03-31/2026-01-01", "is before"),
         ("2026-02-30/2026-03-01", "expected e.g. 7d"),
+        ("0001-01-01/9999-12-31", "years 1970 to 2999"),
+        ("2026-01-01/9999-12-31", "years 1970 to 2999"),
     ],
 )
 def test_a_bad_period_says_what_is_accepted(text: str, message: str) -> None:

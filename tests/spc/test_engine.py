@@ -596,3 +596,15 @@ def test_a_stuck_sensor_does_not_re_centre_the_sums_on_every_point() -> None:
     rolling = engine.rolling_capability(row)
     assert rolling is not None
     assert rolling.sigma_overall == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_batch_position_of_the_point_completing_a_baseline_is_reported() -> None:
+    engine = RuleOneEngine()
+    first = engine.add_characteristic()
+    second = engine.add_characteristic()
+    rng = np.random.default_rng(8)
+    # interleaved and unsorted by row: positions must be the caller's, not the sorted ones
+    rows = [second, first] * 30
+    result = engine.process(rows, rng.normal(10.0, 1.0, size=60))
+    assert set(result.new_limits) == {first, second}
+    assert result.limit_positions == {second: 48, first: 49}  # each one's 25th point
