@@ -189,7 +189,9 @@ def _import(args: argparse.Namespace) -> int:
         return 2
     try:
         with _api_client(args) as client:
-            report = import_csv(args.file, client, progress=not args.quiet)
+            report = import_csv(
+                args.file, client, progress=not args.quiet, historical=not args.live
+            )
     except TransferError as exc:
         print(f"import stopped: {exc}", file=sys.stderr)
         return 1
@@ -309,6 +311,11 @@ def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     imp.add_argument("file", type=Path)
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument(
+        "--live",
+        action="store_true",
+        help="treat the rows as live data: violations raise alarms (default: history)",
+    )
     imp.set_defaults(func=_import)
     exp = sub.add_parser("export", parents=[api], help="write measurements as CSV")
     exp.add_argument("--characteristic", required=True)

@@ -6,7 +6,11 @@ Each batch carries an idempotency key derived from the file's content and the ba
 position, so re-running an interrupted import stores nothing twice.
 
 CSV columns (header row required, any order): ``characteristic``, ``time`` (ISO 8601
-with an offset, e.g. ``2026-11-02T08:00:00Z``), ``value``; optional ``part``, ``lot``.
+with an offset, e.g. ``2026-11-02T08:00:00Z``), ``value``; optional ``part``, ``lot``,
+``quality`` (good, uncertain, bad: only good values are charted), ``ingest_id`` (the
+row's identity: an export keeps it, so importing an export again stores nothing twice).
+Other columns (such as the ``source`` an export writes) are ignored. Imported rows are
+pushed as history by default: charted, never alarmed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import httpx
 from tqdm import tqdm
 
 REQUIRED = ("characteristic", "time", "value")
-OPTIONAL = ("part", "lot")
+OPTIONAL = ("part", "lot", "quality", "ingest_id")
+QUALITIES = ("good", "uncertain", "bad")
 BATCH_ROWS = 5000
 RETRIES = 5
 
@@ -75,6 +80,8 @@ def _row(raw: dict[str, str | None]) -> dict[str, Any]:
     for name in OPTIONAL:
         if raw.get(name):
             row[name] = str(raw[name]).strip()
+    if row.get("quality", "good") not in QUALITIES:
+        raise ValueError(f"quality: {row['quality']!r} is not one of {', '.join(QUALITIES)}")
     return row
 
 
@@ -121,8 +128,13 @@ def _problem(response: httpx.Response) -> str:
         return response.text[:500]
 
 
-def import_csv(path: Path, client: httpx.Client, progress: bool = True) -> ImportReport:
-    """Push the measurements of a CSV file; returns what was accepted and rejected."""
+def import_csv(
+    path: Path, client: httpx.Client, progress: bool = True, historical: bool = True
+) -> ImportReport:
+    """Push the measurements of a CSV file; returns what was accepted and rejected.
+
+    ``historical`` (the default) charts the rows without raising alarms or live events.
+    """
     content = path.read_bytes()
     digest = hashlib.sha256(content).hexdigest()[:24]
     report = ImportReport()
@@ -134,7 +146,11 @@ def import_csv(path: Path, client: httpx.Client, progress: bool = True) -> Impor
         reader = csv.DictReader(handle)
         _header(reader, path)
         for number, (rows, lines) in enumerate(_batches(reader, report)):
-            body = {"idempotency_key": f"import:{digest}:{number}", "measurements": rows}
+            body = {
+                "idempotency_key": f"import:{digest}:{number}",
+                "historical": historical,
+                "measurements": rows,
+            }
             _record(report, _post(client, body), lines)
             bar.update(reader.line_num - 1 - bar.n)
     return report
@@ -173,7 +189,9 @@ def export_csv(
 ) -> int:
     """Write a characteristic's measurements of ``[start, end)`` as CSV; returns the rows."""
     writer = csv.writer(out)
-    writer.writerow(["characteristic", "time", "value", "quality", "part", "lot", "source"])
+    writer.writerow(
+        ["characteristic", "time", "value", "quality", "part", "lot", "source", "ingest_id"]
+    )
     params: dict[str, str] = {
         "characteristic": characteristic,
         "start": start.isoformat(),
@@ -189,7 +207,8 @@ def export_csv(
         for m in page["items"]:
             writer.writerow(
                 [characteristic, m["time"], repr(m["value"]), m.get("quality", ""),
-                 m.get("part") or "", m.get("lot") or "", m.get("source", "")]
+                 m.get("part") or "", m.get("lot") or "", m.get("source", ""),
+                 m.get("ingest_id", "")]
             )  # fmt: skip
         written += len(page["items"])
         if not page.get("next_cursor"):

@@ -17,7 +17,14 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ingest.errors import InvalidRecord
-from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
+from ingest.model import (
+    CostCategory,
+    CostEvent,
+    DeadLetter,
+    InspectionVerdict,
+    Measurement,
+    Quality,
+)
 from ingest.pipeline import Submission
 
 SOURCE = "http:mes"
@@ -35,6 +42,15 @@ class MeasurementIn(_Row):
     time: AwareDatetime
     part: Text | None = None
     lot: Text | None = None
+    ingest_id: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="the sender's own unique id of this reading: a row resent with the same "
+        "id is stored once (default: derived from the batch key or the row's content)",
+    )
+    quality: Quality = Field(
+        default=Quality.GOOD,
+        description="good, uncertain or bad: only good values are charted; all are stored",
+    )
 
 
 class VerdictIn(_Row):
@@ -59,6 +75,11 @@ class MesBatch(_Row):
     """One push from an MES. ``idempotency_key`` makes a resent batch harmless."""
 
     idempotency_key: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    historical: bool = Field(
+        default=False,
+        description="back-filled history: stored and charted, but never raises alarms or "
+        "live events (imports, MES catch-up after an outage)",
+    )
     measurements: list[MeasurementIn] = Field(default_factory=list, max_length=100_000)
     verdicts: list[VerdictIn] = Field(default_factory=list, max_length=100_000)
     cost_events: list[CostEventIn] = Field(default_factory=list, max_length=100_000)
@@ -75,7 +96,10 @@ class RowRejection:
 
 def _row_key(batch_key: str | None, kind: str, index: int, row: _Row) -> str:
     # without a key, the row's content is its identity
-    basis = f"{batch_key}|{kind}|{index}" if batch_key else f"{kind}|{row.model_dump_json()}"
+    # a good row's identity is what it was before rows had a quality: resends still match
+    same = {"quality"} if getattr(row, "quality", None) is Quality.GOOD else None
+    content = row.model_dump_json(exclude=same)
+    basis = f"{batch_key}|{kind}|{index}" if batch_key else f"{kind}|{content}"
     return "mes:" + hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
@@ -83,7 +107,7 @@ def normalise(
     batch: MesBatch, known_characteristics: Container[str], now: datetime
 ) -> tuple[Submission, list[RowRejection]]:
     """Turn a validated batch into a pipeline submission plus per-row rejections."""
-    sub = Submission()
+    sub = Submission(live=not batch.historical)
     rejected: list[RowRejection] = []
     key = batch.idempotency_key
 
@@ -108,10 +132,11 @@ def normalise(
                     m.time,
                     m.characteristic,
                     m.value,
-                    _row_key(key, "m", i, m),
+                    m.ingest_id or _row_key(key, "m", i, m),
                     SOURCE,
                     part=m.part,
                     lot=m.lot,
+                    quality=m.quality,
                 )
             )
         except InvalidRecord as exc:

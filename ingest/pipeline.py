@@ -10,9 +10,10 @@ bounded queue turns a slow store into backpressure on the collectors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from collections.abc import Callable, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -119,6 +120,7 @@ class Pipeline:
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(max_queued)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = False
+        self._flushing = asyncio.Lock()  # held for each batch's store-and-evaluate
         self.degraded = False
         """True while the store refuses writes (reported by /healthz)."""
 
@@ -164,9 +166,21 @@ class Pipeline:
                 points += nxt.size
             self._busy = True
             try:
-                await self._flush(group)
+                async with self._flushing:
+                    await self._flush(group)
             finally:
                 self._busy = False
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Hold the pipeline between batches: no batch is half stored and half evaluated.
+
+        For changes to the evaluator's state that must not interleave with a batch (an
+        edited characteristic replaying its stored tail, new limits installed); keep it
+        short: ingest waits meanwhile (submissions queue up, nothing is lost).
+        """
+        async with self._flushing:
+            yield
 
     async def drain(self, timeout_s: float | None = None) -> bool:
         """Wait until everything queued so far is flushed; False if ``timeout_s`` ran out.

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from app import Settings, create_app
 from app.auth import Role
-from app.transfer import TransferError, import_csv, write_rejections
+from app.transfer import TransferError, export_csv, import_csv, write_rejections
 from tests.support.api import key_headers
 
 CHAR = "line1.turning.diameter"
@@ -102,3 +102,50 @@ def test_export_writes_back_what_was_imported(client: TestClient, tmp_path: Path
     exported = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [float(r["value"]) for r in exported] == [float(r[2]) for r in _rows(2_500)]
     assert exported[0]["part"] == "P0"
+
+
+def _shifted(n: int) -> list[list[str]]:
+    """In control, then far off: live data would raise rule-1 alarms."""
+    rows = _rows(n)
+    for row in rows[30:]:
+        row[2] = "25.5"
+    return rows
+
+
+def test_an_import_is_history_charted_without_alarms_unless_asked_live(
+    client: TestClient, tmp_path: Path
+) -> None:
+    path = _csv(tmp_path / "old.csv", _shifted(40))
+    assert import_csv(path, client, progress=False).accepted == 40
+    assert client.get("/api/v1/alarms").json() == []
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert status["limits"]["version"] == 1  # charted all the same
+    live = [
+        [(T0 + timedelta(hours=1, seconds=i)).isoformat(), CHAR, "25.5", f"L{i}"] for i in range(3)
+    ]
+    import_csv(_csv(tmp_path / "live.csv", live), client, progress=False, historical=False)
+    assert any(a["rule"] == "1" for a in client.get("/api/v1/alarms").json())
+
+
+def test_an_export_imported_again_keeps_each_value_s_quality(
+    client: TestClient, tmp_path: Path
+) -> None:
+    rows = [
+        {"characteristic": CHAR, "value": v, "time": (T0 + timedelta(seconds=i)).isoformat(),
+         "quality": q}
+        for i, (v, q) in enumerate([(25.0, "good"), (99.0, "bad"), (25.1, "uncertain")])
+    ]  # fmt: skip
+    assert client.post("/api/v1/measurements", json={"measurements": rows}).status_code == 202
+    out = io.StringIO()
+    export_csv(client, CHAR, T0, T0 + timedelta(minutes=1), out)
+    path = tmp_path / "roundtrip.csv"
+    path.write_text(out.getvalue())
+    assert [r["quality"] for r in csv.DictReader(io.StringIO(out.getvalue()))] == [
+        "good",
+        "bad",
+        "uncertain",
+    ]
+    report = import_csv(path, client, progress=False)
+    assert (report.accepted, report.rejected) == (3, [])  # the same rows: stored once
+    again = io.StringIO()
+    assert export_csv(client, CHAR, T0, T0 + timedelta(minutes=1), again) == 3
