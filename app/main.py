@@ -92,7 +92,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.http.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "X-API-Key", "Content-Type", "If-None-Match"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "If-None-Match",
+                "Last-Event-ID",
+            ],
             expose_headers=["ETag"],
         )
     routers = (health, characteristics, charts, limits, measurements, hierarchy, alarms, grades)

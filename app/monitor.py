@@ -91,7 +91,10 @@ class Monitor:
         """Apply an edited definition: a fresh engine row, limits and tail restored.
 
         The chart and subgroup size must be unchanged: the stored limits are only valid
-        for the chart they were computed for.
+        for the chart they were computed for. Call it between pipeline batches
+        (``Pipeline.exclusive``): a batch stored but not yet charted would otherwise be
+        replayed from the store and then charted again. The old row is left unused
+        (engine rows are never freed; an edit costs one row of state).
         """
         self._add_row(record)
         await self._restore_one(record.id, self._rows[record.id])

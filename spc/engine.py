@@ -177,7 +177,18 @@ class Engine:
     def recalculate(
         self, row: int, baseline: npt.ArrayLike, exclude: Sequence[int] = ()
     ) -> LimitSet:
-        """New Phase I limits from a baseline the caller gives; installed as the next version.
+        """``compute_limits`` and install the result (``restore_limits``) in one call."""
+        limits = self.compute_limits(row, baseline, exclude)
+        self.restore_limits(row, limits)
+        return limits
+
+    def compute_limits(
+        self, row: int, baseline: npt.ArrayLike, exclude: Sequence[int] = ()
+    ) -> LimitSet:
+        """New Phase I limits from a baseline the caller gives, as the next version.
+
+        Nothing is installed: the caller checks and stores them, then installs them with
+        ``restore_limits``.
 
         Individuals: ``baseline`` holds values and ``exclude`` lists positions of
         assignable-cause points to leave out; moving ranges are then taken between the
@@ -186,7 +197,7 @@ class Engine:
         consecutive subgroups (a length that is a multiple of n), ``exclude`` lists
         subgroup positions; limits follow ``control_limits(kept, "xbar_r" | "xbar_s", n)``
         (AIAG: X-bar +/- A2 R-bar or A3 s-bar; R chart D3, D4; S chart B3, B4).
-        Run rules, EWMA and CUSUM restart against the new version.
+        Once installed, run rules, EWMA and CUSUM restart against the new version.
         """
         self._check_row(row)
         size = int(self._mcfg[row, k.M_SUBGROUP])
@@ -221,7 +232,6 @@ class Engine:
             mr_ucl=float(disp.ucl), baseline_n=int(kept.shape[0]),
             dispersion_lcl=float(disp.lcl) if size > 1 else 0.0,
         )  # fmt: skip
-        self.restore_limits(row, limits)
         return limits
 
     def process(

@@ -172,6 +172,7 @@ def test_status_answers_304_while_unchanged_and_200_after_a_new_point(client: Te
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert unchanged.headers["etag"] == etag
+    assert client.get(url, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
     _push(client, CONFIGURED, [25.0], datetime.now(UTC))
     changed = client.get(url, headers={"If-None-Match": etag})
     assert changed.status_code == 200
@@ -190,3 +191,51 @@ def test_status_shows_the_cpk_interval_and_the_grade(client: TestClient) -> None
     assert upper == pytest.approx(cap["cpk"] + half, rel=1e-5)
     assert status["grade"]["limiting_metric"] == "cpk"
     assert status["grade"]["grade"] in (1, 2, 3, 4, 5)
+
+
+@pytest.mark.anyio
+async def test_points_arriving_during_an_edit_are_charted_once(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import httpx
+
+    app = create_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers=key_headers(settings)
+        ) as api,
+    ):
+        await api.post("/api/v1/characteristics", json=BODY)
+        start = datetime.now(UTC) - timedelta(hours=1)
+
+        def rows(values: list[float], offset: int) -> dict[str, Any]:
+            return {
+                "measurements": [
+                    {"characteristic": NEW, "value": v,
+                     "time": (start + timedelta(seconds=offset + i)).isoformat()}
+                    for i, v in enumerate(values)
+                ]
+            }  # fmt: skip
+
+        assert (
+            await api.post("/api/v1/measurements", json=rows(_normal(10), 0))
+        ).status_code == 202
+        store = app.state.service.store
+        slow_read = store.active_limits
+
+        async def slow(characteristic: str) -> Any:  # a database round trip under load
+            await asyncio.sleep(0.3)
+            return await slow_read(characteristic)
+
+        monkeypatch.setattr(store, "active_limits", slow)
+        edit = asyncio.create_task(api.patch(f"/api/v1/characteristics/{NEW}", json={"usl": 13.5}))
+        await asyncio.sleep(0.05)
+        push = await api.post("/api/v1/measurements", json=rows(_normal(5, seed=6), 100))
+        assert (await edit).status_code == 200
+        assert push.status_code == 202
+        status = (await api.get(f"/api/v1/characteristics/{NEW}/status")).json()
+        assert status["baseline"]["collected"] == 15

@@ -173,3 +173,58 @@ def test_xbar_r_limits_are_recalculated_from_whole_subgroups(
     assert response.json()["ucl"] == pytest.approx(expected.ucl, rel=1e-12)
     assert response.json()["mr_ucl"] == pytest.approx(expected.dispersion.ucl, rel=1e-12)
     assert response.json()["baseline_n"] == 10
+
+
+def test_a_refused_recalculation_during_phase_one_leaves_no_limits_behind(
+    client: TestClient,
+) -> None:
+    _push(client, np.full(10, 25.0), T0)  # Phase I, and no variation at all
+    body = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat(), "reason": "r1"}
+    response = client.post(f"/api/v1/characteristics/{CHAR}/limits/recalculate", json=body)
+    assert response.status_code == 422
+    status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
+    assert status["limits"] is None
+    assert status["baseline"]["collected"] == 10
+    assert client.get(f"/api/v1/characteristics/{CHAR}/limits").json() == []
+
+
+@pytest.mark.anyio
+async def test_concurrent_recalculations_take_consecutive_versions_and_the_last_is_in_force(
+    settings: Settings,
+) -> None:
+    import asyncio
+
+    import httpx
+
+    app = create_app(settings)
+    headers = key_headers(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as api,
+    ):
+        values = np.random.default_rng(5).normal(25.0, 0.01, 40)
+        rows = [
+            {
+                "characteristic": CHAR,
+                "value": float(v),
+                "time": (T0 + timedelta(minutes=i)).isoformat(),
+            }
+            for i, v in enumerate(values)
+        ]
+        assert (
+            await api.post("/api/v1/measurements", json={"measurements": rows})
+        ).status_code == 202
+        body = {
+            "start": T0.isoformat(),
+            "end": (T0 + timedelta(hours=1)).isoformat(),
+            "reason": "par",
+        }
+        url = f"/api/v1/characteristics/{CHAR}/limits/recalculate"
+        answers = await asyncio.gather(*(api.post(url, json=body) for _ in range(8)))
+        assert sorted(a.json()["version"] for a in answers) == list(range(2, 10))
+        history = (await api.get(f"/api/v1/characteristics/{CHAR}/limits")).json()
+        assert [h["version"] for h in history] == list(range(1, 10))
+        assert [h["version"] for h in history if h["active"]] == [9]
+        status = (await api.get(f"/api/v1/characteristics/{CHAR}/status")).json()
+        assert status["limits"]["version"] == 9

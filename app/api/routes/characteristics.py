@@ -108,7 +108,8 @@ async def update_characteristic(
         merged = _merged(record, changes)
         updated = characteristic_record(record.line, record.process, merged, origin="api")
         await service.store.upsert_characteristics([updated])
-        await service.monitor.replace(updated)
+        async with service.pipeline.exclusive():  # no batch half charted into either row
+            await service.monitor.replace(updated)
     return _public(updated)
 
 
@@ -162,6 +163,7 @@ async def read_status(characteristic_id: str, service: ServiceDep, request: Requ
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     sent = request.headers.get("if-none-match", "")
-    if etag in (tag.strip() for tag in sent.split(",")) or sent.strip() == "*":
+    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x"
+    if etag in (tag.strip().removeprefix("W/") for tag in sent.split(",")) or sent.strip() == "*":
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

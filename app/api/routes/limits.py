@@ -12,11 +12,10 @@ from pydantic import AwareDatetime, BaseModel, Field
 from app.api.deps import EngineerDep, ServiceDep, require
 from app.api.routes.characteristics import record_or_404
 from app.auth import Role
-from app.errors import BadRequest
+from app.errors import BadRequest, Conflict
 from app.wiring import Service
 from ingest import CharacteristicRecord, Quality, StoredLimits
 from ingest.store import HistoryCursor
-from spc import LimitSet
 
 router = APIRouter(
     prefix="/api/v1/characteristics",
@@ -109,34 +108,29 @@ async def recalculate_limits(
         raise BadRequest("end: must be after start")
     times, values = await _baseline(service, record, body.start, body.end)
     excluded = _excluded_positions(times, body.exclude, record.subgroup_size)
-    row = service.monitor.row(record.id)
-    engine = service.monitor.engine
-    previous = engine.limits(row)
-    try:
-        limits = await anyio.to_thread.run_sync(engine.recalculate, row, values, excluded)
-    except (ValueError, IndexError) as exc:
-        raise BadRequest(f"baseline: {exc}") from exc
-    if not limits.sigma > 0:
-        _reinstate(service, row, previous)
-        raise BadRequest("baseline: the values have no variation; choose a longer period")
     groups = len(values) // record.subgroup_size
     unit = "points" if record.subgroup_size == 1 else "subgroups"
     reason = (
         f"{body.reason} (baseline {body.start.isoformat()} to {body.end.isoformat()}, "
         f"{groups - len(excluded)} of {groups} {unit})"
     )
-    stored = StoredLimits(record.id, limits, datetime.now(UTC), reason, author=caller.name)
-    try:
+    # one edit at a time, between pipeline batches: the version chosen is the next one
+    # when it is installed, and the engine never runs ahead of the stored audit trail
+    async with service.edit_lock, service.pipeline.exclusive():
+        if service.monitor.record(characteristic_id) is not record:
+            raise Conflict(f"characteristic {characteristic_id!r} changed meanwhile; retry")
+        row = service.monitor.row(record.id)
+        engine = service.monitor.engine
+        try:
+            limits = await anyio.to_thread.run_sync(engine.compute_limits, row, values, excluded)
+        except (ValueError, IndexError) as exc:
+            raise BadRequest(f"baseline: {exc}") from exc
+        if not limits.sigma > 0:
+            raise BadRequest("baseline: the values have no variation; choose a longer period")
+        stored = StoredLimits(record.id, limits, datetime.now(UTC), reason, author=caller.name)
         await service.store.save_limits(stored)
-    except Exception:
-        _reinstate(service, row, previous)  # memory must not run ahead of the audit trail
-        raise
+        engine.restore_limits(row, limits)
     return _public(stored, limits.version)
-
-
-def _reinstate(service: Service, row: int, previous: LimitSet | None) -> None:
-    if previous is not None:
-        service.monitor.engine.restore_limits(row, previous)
 
 
 async def _baseline(
