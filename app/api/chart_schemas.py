@@ -107,8 +107,8 @@ class ChartPublic(BaseModel):
     not_good: int = Field(description="uncertain or bad measurements read and not charted")
     not_plotted: int = Field(description="values of a trailing incomplete subgroup")
     truncated: bool = Field(description="more data in the range than one chart shows")
-    next_start: datetime | None = Field(
-        description="when truncated: the first measurement not shown; ask again from here"
+    next_cursor: str | None = Field(
+        description="when truncated: pass as cursor (with the same range) for the next points"
     )
     notes: list[str]
 

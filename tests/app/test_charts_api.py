@@ -145,7 +145,7 @@ def test_an_empty_range_is_an_empty_chart(client: TestClient) -> None:
     assert body["period"]["label"] == "24h"
 
 
-def test_a_long_range_is_truncated_and_continues_from_next_start(
+def test_a_long_range_is_truncated_and_continues_from_next_cursor(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(charts, "MAX_POINTS", 10)
@@ -155,8 +155,33 @@ def test_a_long_range_is_truncated_and_continues_from_next_start(
     assert [p["value"] for p in first["points"]] == pytest.approx(values[:10])
     assert first["truncated"] is True
     assert "narrow the range" in first["notes"][0]
-    second = _chart(client, DIAMETER, start=first["next_start"])
+    second = _chart(client, DIAMETER, cursor=first["next_cursor"])
     assert [p["value"] for p in second["points"]] == pytest.approx(values[10:20])
+
+
+def test_pages_neither_repeat_nor_skip_points_sharing_a_timestamp(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(charts, "MAX_POINTS", 10)
+    stamp = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+    values = [25.0 + i * 0.001 for i in range(25)]
+    rows = [{"characteristic": DIAMETER, "value": v, "time": stamp} for v in values]
+    assert client.post("/api/v1/measurements", json={"measurements": rows}).status_code == 202
+    seen: list[float] = []
+    cursor = None
+    for _ in range(5):
+        body = _chart(client, DIAMETER, **({"cursor": cursor} if cursor else {}))
+        seen += [p["value"] for p in body["points"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == pytest.approx(values)
+
+
+def test_a_cursor_that_is_not_one_is_a_422(client: TestClient) -> None:
+    response = client.get(f"/api/v1/characteristics/{DIAMETER}/chart", params={"cursor": "nope"})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("cursor:")
 
 
 def test_capability_equals_spc_capability_with_a_histogram_and_fitted_normal(

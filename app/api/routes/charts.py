@@ -25,6 +25,7 @@ from app.api.chart_schemas import (
     SegmentPublic,
     SpecPublic,
 )
+from app.api.cursors import decode_cursor, encode_cursor
 from app.api.deps import ServiceDep, ViewerDep
 from app.api.schemas import PeriodPublic
 from app.capability_report import CapabilityReport, InsufficientData, capability_report
@@ -33,6 +34,7 @@ from app.errors import BadRequest, NotFound
 from app.periods import Period, parse_period
 from app.wiring import Service
 from ingest import CharacteristicRecord, Measurement, Quality, Store, StoredLimits
+from ingest.store import HistoryCursor
 
 router = APIRouter(prefix="/api/v1/characteristics", tags=["charts"])
 
@@ -44,6 +46,7 @@ MAX_CAPABILITY_VALUES = 100_000
 MAX_ROWS = 200_000
 """Most rows (every quality) read for one answer."""
 PAGE = 5_000
+MAX_QUERIES = 50  # pages read for one chart answer at most (floods of bad values)
 COUNT_BUCKETS = 1_000
 """Buckets the period is cut into to find where the most recent values start."""
 
@@ -52,6 +55,7 @@ PERIOD = Query(
     description="7d, 24h (ending now) or 2026-01-01/2026-03-31 (whole UTC days); "
     "instead of start/end",
 )
+CURSOR = Query(default=None, description="next_cursor of the previous answer (same range)")
 START = Query(default=None, description="ISO 8601 with a UTC offset (Z, or + sent as %2B)")
 END = Query(default=None, description="ISO 8601 with a UTC offset, exclusive; default: now")
 ERRORS: dict[int | str, dict[str, str]] = {
@@ -68,6 +72,7 @@ async def read_chart(
     period: str | None = PERIOD,
     start: AwareDatetime | None = START,
     end: AwareDatetime | None = END,
+    cursor: str | None = CURSOR,
 ) -> ChartPublic:
     """The control chart of one characteristic over a time range (default 24h), ready to draw.
 
@@ -76,17 +81,22 @@ async def read_chart(
     time; earlier points are the Phase I baseline, without limits or violations. Run
     rules, EWMA and CUSUM run over the requested range only and restart with each limit
     version: a pattern that began before ``start`` may not be marked. At most 5,000
-    points: when ``truncated``, ask again from ``next_start`` or narrow the range.
+    points: when ``truncated``, ask again with the same range and ``cursor=next_cursor``,
+    or narrow the range.
     """
     record = _record_or_404(service, characteristic_id)
     span = _span(period, start, end, "24h")
+    try:
+        after = decode_cursor(cursor) if cursor is not None else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     n = record.subgroup_size
-    measurements, next_start = await _read_forward(
-        service.store, record.id, span, min(MAX_POINTS, MAX_CHART_VALUES // n) * n
+    measurements, next_after = await _read_forward(
+        service.store, record.id, span, min(MAX_POINTS, MAX_CHART_VALUES // n) * n, after
     )
     history = await service.store.limit_history(record.id)
     return await anyio.to_thread.run_sync(
-        _chart_answer, record, span, measurements, history, next_start
+        _chart_answer, record, span, measurements, history, next_after
     )
 
 
@@ -129,10 +139,10 @@ def _chart_answer(
     span: Period,
     measurements: list[Measurement],
     history: list[StoredLimits],
-    next_start: datetime | None,
+    next_after: HistoryCursor | None,
 ) -> ChartPublic:
     """The chart and its response model, built together on a worker thread."""
-    return _chart_public(record, span, build_chart(record, measurements, history), next_start)
+    return _chart_public(record, span, build_chart(record, measurements, history), next_after)
 
 
 def _record_or_404(service: Service, characteristic_id: str) -> CharacteristicRecord:
@@ -163,23 +173,28 @@ def _span(period: str | None, start: datetime | None, end: datetime | None, defa
 
 
 async def _read_forward(
-    store: Store, characteristic: str, span: Period, max_good: int
-) -> tuple[list[Measurement], datetime | None]:
-    """Measurements from the period's start until ``max_good`` good ones are read, and the
-    time of the first one left unread (``None``: the whole period was read)."""
+    store: Store, characteristic: str, span: Period, max_good: int, after: HistoryCursor | None
+) -> tuple[list[Measurement], HistoryCursor | None]:
+    """Measurements from ``after`` (or the period's start) until ``max_good`` good ones are
+    read, and the position to continue from (``None``: the rest of the period was read).
+
+    Pages end exactly where reading stops, so the next page neither repeats nor skips a
+    row, even among rows sharing one timestamp.
+    """
     items: list[Measurement] = []
-    good, after = 0, None
+    good = queries = 0
     while True:
-        page = await store.history(characteristic, span.start, span.end, PAGE, after)
-        for m in page.items:
-            is_good = m.quality == Quality.GOOD
-            if len(items) >= MAX_ROWS or (is_good and good == max_good):
-                return items, m.time
-            good += is_good
-            items.append(m)
+        want = min(PAGE, max_good - good)
+        page = await store.history(characteristic, span.start, span.end, want, after)
+        queries += 1
+        items.extend(page.items)
+        good += sum(1 for m in page.items if m.quality == Quality.GOOD)
         if page.next_after is None:
             return items, None
         after = page.next_after
+        # enough points, or (a flood of bad values) enough reading for one answer
+        if good >= max_good or len(items) >= MAX_ROWS or queries >= MAX_QUERIES:
+            return items, after
 
 
 async def _read_recent(
@@ -228,7 +243,7 @@ def _period(span: Period) -> PeriodPublic:
 
 
 def _chart_public(
-    record: CharacteristicRecord, span: Period, view: ChartView, next_start: datetime | None
+    record: CharacteristicRecord, span: Period, view: ChartView, next_after: HistoryCursor | None
 ) -> ChartPublic:
     return ChartPublic(
         characteristic=record.id,
@@ -262,18 +277,18 @@ def _chart_public(
         charted=view.charted,
         not_good=view.not_good,
         not_plotted=view.not_plotted,
-        truncated=next_start is not None,
-        next_start=next_start,
-        notes=_chart_notes(span, view, next_start),
+        truncated=next_after is not None,
+        next_cursor=encode_cursor(next_after) if next_after is not None else None,
+        notes=_chart_notes(span, view, next_after is not None),
     )
 
 
-def _chart_notes(span: Period, view: ChartView, next_start: datetime | None) -> list[str]:
+def _chart_notes(span: Period, view: ChartView, truncated: bool) -> list[str]:
     notes = []
-    if next_start is not None:
+    if truncated:
         notes.append(
             f"truncated at {len(view.points)} points: narrow the range, or ask again with "
-            f"start={next_start.isoformat()} for the rest"
+            "the same range and cursor=next_cursor for the rest"
         )
     if view.not_plotted:
         notes.append(f"{view.not_plotted} values of an incomplete last subgroup are not plotted")

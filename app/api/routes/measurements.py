@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 import re
 from datetime import UTC, datetime, timedelta
@@ -13,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime
 
+from app.api.cursors import decode_cursor, encode_cursor
 from app.api.deps import IngestDep, ServiceDep, ViewerDep
 from app.api.query_schemas import (
     BucketPublic,
@@ -25,7 +23,7 @@ from app.errors import BadRequest, NotFound, problem
 from app.wiring import Service
 from ingest.mes import MesBatch, normalise
 from ingest.model import Measurement
-from ingest.store import BUCKET_ORIGIN, Bucket, HistoryCursor
+from ingest.store import BUCKET_ORIGIN, Bucket
 from ingest.time_buckets import align_up
 
 router = APIRouter(prefix="/api/v1/measurements", tags=["measurements"])
@@ -63,7 +61,6 @@ async def push_measurements(
 DEFAULT_SPAN = timedelta(hours=24)
 MAX_BUCKETS = 10_000
 MAX_WIDTH = timedelta(days=366)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _WIDTH = re.compile(r"^(\d{1,9})([smhd]?)$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -75,27 +72,6 @@ Start = Annotated[
 End = Annotated[
     AwareDatetime | None, Query(description="ISO 8601 with a UTC offset, exclusive; default: now")
 ]
-
-
-def encode_cursor(cursor: HistoryCursor) -> str:
-    """An opaque, URL-safe page cursor: base64url of {"t": µs since the epoch, "s": seq}."""
-    micros = (cursor.time - _EPOCH) // timedelta(microseconds=1)
-    raw = json.dumps({"t": micros, "s": cursor.seq}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def decode_cursor(text: str) -> HistoryCursor:
-    """The cursor ``encode_cursor`` made; ``ValueError`` for anything else."""
-    try:
-        raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-        micros, seq = raw["t"], raw["s"]
-        if not (type(micros) is int and type(seq) is int):  # bool is not a position
-            raise ValueError
-        return HistoryCursor(_EPOCH + timedelta(microseconds=micros), seq)
-    except (ValueError, TypeError, KeyError, OverflowError, binascii.Error):
-        raise ValueError(
-            "cursor: not a cursor from a previous page; pass next_cursor unchanged"
-        ) from None
 
 
 def parse_width(text: str) -> timedelta:
