@@ -2,8 +2,9 @@
 
 The rule of the walking skeleton: one alarm per (characteristic, rule, chart) while it is
 not resolved; a repeated violation updates that alarm (count, last time and value) instead
-of opening another. Grouping across characteristics, acknowledgement, auto-resolution and
-escalation belong to the alerting issue.
+of opening another. An operator acknowledges an open alarm (who, when and why are kept
+with it); grouping across characteristics, auto-resolution and escalation belong to the
+alerting issue.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 
 from alerts.signals import ChartSignal
-from ingest.store import AlarmRecord, AlarmStore
+from ingest.store import Acknowledgement, AlarmRecord, AlarmStore
 
 _log = logging.getLogger(__name__)
 AlarmKey = tuple[str, str, str]
@@ -63,12 +65,19 @@ class AlarmManager:
 
     ``on_change``, when set, is called with every alarm state saved (the live event
     stream uses it); a failing observer is logged, never allowed to stop alarm handling.
+    ``clock`` gives the acknowledgement time (aware UTC).
     """
 
-    def __init__(self, store: AlarmStore, on_change: AlarmObserver | None = None) -> None:
+    def __init__(
+        self,
+        store: AlarmStore,
+        on_change: AlarmObserver | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._store = store
         self._open: dict[AlarmKey, AlarmRecord] = {}
         self.on_change = on_change
+        self._clock = clock
 
     async def load(self) -> None:
         """Read the unresolved alarms from the store (on start-up)."""
@@ -114,22 +123,23 @@ class AlarmManager:
         cause: str | None = None,
         action: str | None = None,
     ) -> AlarmRecord:
-        """Move an open alarm to acknowledged and save it (an entry in its audit history).
+        """Move an open alarm to acknowledged, saving who, when and why with it.
 
-        Raises ``UnknownAlarm`` for an id never stored and ``AlarmStateError`` for an alarm
-        already acknowledged or resolved. The alarm store has no place yet for who
-        acknowledged, the comment, cause and action: they are logged, not stored.
+        The save adds the acknowledgement to the alarm's audit history (who, the comment,
+        at the acknowledgement's time). Raises ``UnknownAlarm`` for an id never stored and
+        ``AlarmStateError`` for an alarm already acknowledged or resolved.
         """
         current = next((a for a in self._open.values() if a.id == alarm_id), None)
         if current is None:
-            stored = [a for a in await self._store.list_alarms(open_only=False) if a.id == alarm_id]
-            if not stored:
+            stored = await self._store.get_alarm(alarm_id)
+            if stored is None:
                 raise UnknownAlarm(f"no alarm with id {alarm_id}")
-            raise AlarmStateError(f"alarm {alarm_id} is {stored[0].state}, not open")
+            raise AlarmStateError(f"alarm {alarm_id} is {stored.state}, not open")
         if current.state != "open":
             raise AlarmStateError(f"alarm {alarm_id} is {current.state}, not open")
         key = alarm_key(current.characteristic, current.rule, current.chart)
-        acknowledged = replace(current, state="acknowledged")
+        ack = Acknowledgement(by, self._clock(), comment, cause, action)
+        acknowledged = replace(current, state="acknowledged", ack=ack)
         self._open[key] = acknowledged  # before the await: a second acknowledge sees it
         try:
             saved = await self._store.save_alarm(acknowledged)

@@ -11,9 +11,16 @@ from ingest.model import (
 )
 from ingest.pipeline import Evaluator, FlushResult, Pipeline, PipelineObserver, Submission
 from ingest.plant import PlantConfig, load_plant_config, parse_plant_config
-from ingest.store import AlarmRecord, CharacteristicRecord, Store, StoredLimits
+from ingest.store import (
+    Acknowledgement,
+    AlarmRecord,
+    CharacteristicRecord,
+    Store,
+    StoredLimits,
+)
 
 __all__ = [
+    "Acknowledgement",
     "AlarmRecord",
     "CharacteristicRecord",
     "ConfigError",

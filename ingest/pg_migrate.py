@@ -90,8 +90,11 @@ async def migration_lock(conn: Conn, timeout_s: float = 120.0) -> AsyncIterator[
             await conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
-async def upgrade(conn: Conn, timescale: TimescaleMode) -> SchemaState:
-    """Apply pending migrations (autocommit connection, inside ``migration_lock``)."""
+async def upgrade(
+    conn: Conn, timescale: TimescaleMode, target: int = LATEST_VERSION
+) -> SchemaState:
+    """Apply pending migrations up to ``target`` (autocommit connection, inside
+    ``migration_lock``); the service always goes to the latest, a test may stop earlier."""
     await conn.execute(BOOKKEEPING)
     try:
         rows = await (
@@ -109,7 +112,7 @@ async def upgrade(conn: Conn, timescale: TimescaleMode) -> SchemaState:
             )
         applied = []
         for migration in MIGRATIONS:
-            if migration.version in done:
+            if migration.version in done or migration.version > target:
                 continue
             async with conn.transaction():
                 for statement in migration.statements(use_ts):

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg.types.json import Jsonb
 
 from ingest.model import Measurement, Quality
-from ingest.store import AlarmRecord, CharacteristicRecord, GradeSnapshot, StoredLimits
+from ingest.store import (
+    Acknowledgement,
+    AlarmRecord,
+    CharacteristicRecord,
+    GradeSnapshot,
+    StoredLimits,
+)
 from spc import LimitSet
 
 MEASUREMENT_COLUMNS = "time, characteristic, value, ingest_id, source, part, lot, quality"
@@ -68,8 +74,15 @@ def limits_from_row(r: Row) -> StoredLimits:
     return StoredLimits(r[0], limits, r[10], r[11], r[12])
 
 
+ALARM_COLUMNS: LiteralString = (
+    "id, characteristic, rule, chart, state, opened_at, last_at, count, limit_version, "
+    "last_value, message, acknowledged_by, acknowledged_at, ack_comment, ack_cause, ack_action"
+)
+ACK_COLUMNS: LiteralString = "acknowledged_by, acknowledged_at, ack_comment, ack_cause, ack_action"
+
+
 def alarm_from_row(r: Row) -> AlarmRecord:
-    """From ``SELECT * FROM alarms``."""
+    """From ``SELECT {ALARM_COLUMNS} FROM alarms``."""
     return AlarmRecord(
         characteristic=r[1],
         rule=r[2],
@@ -82,7 +95,22 @@ def alarm_from_row(r: Row) -> AlarmRecord:
         last_value=r[9],
         message=r[10],
         id=int(r[0]),
+        ack=ack_from_row(r[11:16]),
     )
+
+
+def ack_from_row(r: Row) -> Acknowledgement | None:
+    """From the columns of ``ACK_COLUMNS``, in that order."""
+    if r[1] is None:
+        return None
+    return Acknowledgement(r[0], r[1], r[2], r[3], r[4])
+
+
+def ack_values(ack: Acknowledgement | None) -> Row:
+    """The values of ``ACK_COLUMNS`` for an alarm row."""
+    if ack is None:
+        return (None,) * 5
+    return (ack.by, ack.at, ack.comment, ack.cause, ack.action)
 
 
 def grade_from_row(r: Row) -> GradeSnapshot:

@@ -242,6 +242,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_PLAIN_STATS_1M,
         ),
     ),
+    # who acknowledged an alarm, when and why; the audit event of the acknowledgement
+    # names who and keeps their comment. Nullable columns: existing rows stay as they are.
+    Migration(
+        2,
+        "alarm acknowledgement",
+        common=(
+            """
+            ALTER TABLE alarms
+                ADD COLUMN acknowledged_by text,
+                ADD COLUMN acknowledged_at timestamptz,
+                ADD COLUMN ack_comment text,
+                ADD COLUMN ack_cause text,
+                ADD COLUMN ack_action text
+            """,
+            "ALTER TABLE alarm_events ADD COLUMN actor text, ADD COLUMN note text",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

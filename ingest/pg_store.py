@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, LiteralString, TypeVar
 
@@ -24,6 +24,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from ingest import pg_alarms
 from ingest.errors import StoreError, StoreUnavailable
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from ingest.pg_migrate import (
@@ -36,7 +37,6 @@ from ingest.pg_migrate import (
 )
 from ingest.pg_rows import (
     MEASUREMENT_COLUMNS,
-    alarm_from_row,
     characteristic_from_row,
     characteristic_row,
     grade_from_row,
@@ -491,63 +491,22 @@ class PostgresStore:
 
     # alarms --------------------------------------------------------------------------
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
-        values = (
-            alarm.characteristic,
-            alarm.rule,
-            alarm.chart,
-            alarm.state,
-            alarm.opened_at,
-            alarm.last_at,
-            alarm.count,
-            alarm.limit_version,
-            alarm.last_value,
-            alarm.message,
-        )
-        async with self._conn() as conn, conn.transaction():
-            if alarm.id is None:
-                cur = await conn.execute(
-                    "INSERT INTO alarms (characteristic, rule, chart, state, opened_at, last_at, "
-                    "count, limit_version, last_value, message) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-                    values,
-                )
-                row = await cur.fetchone()
-                assert row is not None  # RETURNING always gives the row
-                saved = _with_id(alarm, int(row[0]))
-            else:
-                cur = await conn.execute(
-                    "UPDATE alarms SET characteristic=%s, rule=%s, chart=%s, state=%s, "
-                    "opened_at=%s, last_at=%s, count=%s, limit_version=%s, last_value=%s, "
-                    "message=%s WHERE id=%s",
-                    (*values, alarm.id),
-                )
-                if cur.rowcount == 0:
-                    raise StoreError(f"alarm {alarm.id}: no such alarm to update")
-                saved = alarm
-            await conn.execute(
-                "INSERT INTO alarm_events (alarm_id, recorded_at, state, count, last_value) "
-                "VALUES (%s,%s,%s,%s,%s)",
-                (saved.id, saved.last_at, saved.state, saved.count, saved.last_value),
-            )
-        return saved
+        async with self._conn() as conn:
+            return await pg_alarms.save_alarm(conn, alarm)
+
+    async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
+        async with self._conn() as conn:
+            return await pg_alarms.get_alarm(conn, alarm_id)
 
     async def list_alarms(
         self, characteristic: str | None = None, open_only: bool = True
     ) -> list[AlarmRecord]:
-        rows = await self._rows(
-            "SELECT * FROM alarms WHERE (%s::text IS NULL OR characteristic = %s) "
-            "AND (NOT %s OR state <> 'resolved') ORDER BY id",
-            (characteristic, characteristic, open_only),
-        )
-        return [alarm_from_row(r) for r in rows]
+        async with self._conn() as conn:
+            return await pg_alarms.list_alarms(conn, characteristic, open_only)
 
     async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
-        rows = await self._rows(
-            "SELECT alarm_id, recorded_at, state, count, last_value FROM alarm_events "
-            "WHERE alarm_id = %s ORDER BY id",
-            (alarm_id,),
-        )
-        return [AlarmEvent(int(r[0]), r[1], r[2], int(r[3]), r[4]) for r in rows]
+        async with self._conn() as conn:
+            return await pg_alarms.alarm_events(conn, alarm_id)
 
     # dead letters --------------------------------------------------------------------
     async def add_dead_letters(self, items: Sequence[DeadLetter]) -> None:
@@ -628,7 +587,3 @@ def _measurement_key(m: Measurement) -> Hashable:
 
 def _text(value: str) -> str:
     return value.replace("\x00", "\\x00")  # text columns cannot hold NUL
-
-
-def _with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
-    return replace(alarm, id=alarm_id)

@@ -9,13 +9,12 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ingest.model import Measurement, Quality
 from ingest.sqlite_schema import ADDED_COLUMNS
-from ingest.store import AlarmRecord, StoredLimits
+from ingest.store import Acknowledgement, AlarmRecord, StoredLimits
 from spc import LimitSet
 
 _log = logging.getLogger(__name__)
@@ -104,5 +103,41 @@ def monitoring_from_json(text: str) -> dict[str, tuple[float, float] | None]:
     return {key: tuple(stored[key]) if stored[key] else None for key in ("ewma", "cusum")}
 
 
-def with_id(alarm: AlarmRecord, alarm_id: int) -> AlarmRecord:
-    return replace(alarm, id=alarm_id)
+ALARM_COLUMNS = (
+    "id, characteristic, rule, chart, state, opened_us, last_us, count, limit_version, "
+    "last_value, message, acknowledged_by, acknowledged_us, ack_comment, ack_cause, ack_action"
+)
+"""The columns ``alarm_from_row`` reads, in its order (a migrated file has them in
+another physical order, so alarms are never read with ``SELECT *``)."""
+
+
+def alarm_from_row(r: Sequence[Any]) -> AlarmRecord:
+    """From ``SELECT {ALARM_COLUMNS} FROM alarms``."""
+    return AlarmRecord(
+        characteristic=r[1],
+        rule=r[2],
+        chart=r[3],
+        state=r[4],
+        opened_at=from_us(r[5]),
+        last_at=from_us(r[6]),
+        count=r[7],
+        limit_version=r[8],
+        last_value=r[9],
+        message=r[10],
+        id=r[0],
+        ack=ack_from_row(r[11:16]),
+    )
+
+
+def ack_from_row(r: Sequence[Any]) -> Acknowledgement | None:
+    """From (acknowledged_by, acknowledged_us, ack_comment, ack_cause, ack_action)."""
+    if r[1] is None:
+        return None
+    return Acknowledgement(r[0], from_us(r[1]), r[2], r[3], r[4])
+
+
+def ack_values(ack: Acknowledgement | None) -> tuple[Any, ...]:
+    """The acknowledgement columns of an alarm row, in ``ack_from_row``'s order."""
+    if ack is None:
+        return (None,) * 5
+    return (ack.by, to_us(ack.at), ack.comment, ack.cause, ack.action)

@@ -1,6 +1,6 @@
 """Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Columns added after a table was first created: (table, column, definition). Applied
 # in place to an existing file whose table lacks them (SQLite adds columns cheaply).
@@ -8,6 +8,13 @@ ADDED_COLUMNS = (
     ("characteristics", "monitoring", 'TEXT NOT NULL DEFAULT \'{"ewma": null, "cusum": null}\''),
     ("limit_sets", "disp_lcl", "REAL NOT NULL DEFAULT 0"),
     ("limit_sets", "author", "TEXT NOT NULL DEFAULT 'system'"),
+    ("alarms", "acknowledged_by", "TEXT"),
+    ("alarms", "acknowledged_us", "INTEGER"),
+    ("alarms", "ack_comment", "TEXT"),
+    ("alarms", "ack_cause", "TEXT"),
+    ("alarms", "ack_action", "TEXT"),
+    ("alarm_events", "actor", "TEXT"),
+    ("alarm_events", "note", "TEXT"),
 )
 
 SCHEMA = """
@@ -47,13 +54,14 @@ CREATE TABLE IF NOT EXISTS alarms (
     id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, rule TEXT NOT NULL,
     chart TEXT NOT NULL, state TEXT NOT NULL, opened_us INTEGER NOT NULL,
     last_us INTEGER NOT NULL, count INTEGER NOT NULL, limit_version INTEGER NOT NULL,
-    last_value REAL NOT NULL, message TEXT NOT NULL
+    last_value REAL NOT NULL, message TEXT NOT NULL, acknowledged_by TEXT,
+    acknowledged_us INTEGER, ack_comment TEXT, ack_cause TEXT, ack_action TEXT
 );
 CREATE INDEX IF NOT EXISTS alarms_by_char_state ON alarms (characteristic, state);
 CREATE TABLE IF NOT EXISTS alarm_events (
     id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL REFERENCES alarms (id),
     recorded_us INTEGER NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
-    last_value REAL NOT NULL
+    last_value REAL NOT NULL, actor TEXT, note TEXT
 );
 CREATE INDEX IF NOT EXISTS alarm_events_by_alarm ON alarm_events (alarm_id, id);
 CREATE TABLE IF NOT EXISTS grade_snapshots (

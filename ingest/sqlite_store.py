@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+from ingest import sqlite_alarms
 from ingest.errors import StoreError
 from ingest.model import (
     CostCategory,
@@ -34,7 +35,6 @@ from ingest.sqlite_rows import (
     monitoring_from_json,
     to_us,
     unseen,
-    with_id,
 )
 from ingest.sqlite_schema import SCHEMA, SCHEMA_VERSION
 from ingest.store import (
@@ -396,91 +396,20 @@ class SqliteStore:
 
     # alarms --------------------------------------------------------------------------
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
-        values = (
-            alarm.characteristic,
-            alarm.rule,
-            alarm.chart,
-            alarm.state,
-            to_us(alarm.opened_at),
-            to_us(alarm.last_at),
-            alarm.count,
-            alarm.limit_version,
-            alarm.last_value,
-            alarm.message,
-        )
+        return await self._run(lambda conn: sqlite_alarms.save_alarm(conn, alarm))
 
-        def write(conn: sqlite3.Connection) -> AlarmRecord:
-            with Transaction(conn):
-                if alarm.id is None:
-                    cur = conn.execute(
-                        "INSERT INTO alarms (characteristic, rule, chart, state, opened_us, "
-                        "last_us, count, limit_version, last_value, message) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        values,
-                    )
-                    saved = with_id(alarm, int(cur.lastrowid or 0))
-                else:
-                    cur = conn.execute(
-                        "UPDATE alarms SET characteristic=?, rule=?, chart=?, state=?, "
-                        "opened_us=?, last_us=?, count=?, limit_version=?, last_value=?, "
-                        "message=? WHERE id=?",
-                        (*values, alarm.id),
-                    )
-                    if cur.rowcount == 0:
-                        raise StoreError(f"alarm {alarm.id}: no such alarm to update")
-                    saved = alarm
-                conn.execute(
-                    "INSERT INTO alarm_events (alarm_id, recorded_us, state, count, last_value) "
-                    "VALUES (?,?,?,?,?)",
-                    (saved.id, to_us(saved.last_at), saved.state, saved.count, saved.last_value),
-                )
-                return saved
-
-        return await self._run(write)
+    async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
+        return await self._run(lambda conn: sqlite_alarms.get_alarm(conn, alarm_id))
 
     async def list_alarms(
         self, characteristic: str | None = None, open_only: bool = True
     ) -> list[AlarmRecord]:
-        clauses, params = [], []
-        if characteristic is not None:
-            clauses.append("characteristic = ?")
-            params.append(characteristic)
-        if open_only:
-            clauses.append("state != 'resolved'")
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-
-        def read(conn: sqlite3.Connection) -> list[AlarmRecord]:
-            cur = conn.execute(f"SELECT * FROM alarms {where} ORDER BY id", params)
-            return [
-                AlarmRecord(
-                    characteristic=r[1],
-                    rule=r[2],
-                    chart=r[3],
-                    state=r[4],
-                    opened_at=from_us(r[5]),
-                    last_at=from_us(r[6]),
-                    count=r[7],
-                    limit_version=r[8],
-                    last_value=r[9],
-                    message=r[10],
-                    id=r[0],
-                )
-                for r in cur.fetchall()
-            ]
-
-        return await self._run(read)
+        return await self._run(
+            lambda conn: sqlite_alarms.list_alarms(conn, characteristic, open_only)
+        )
 
     async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
-        sql = (
-            "SELECT alarm_id, recorded_us, state, count, last_value FROM alarm_events "
-            "WHERE alarm_id = ? ORDER BY id"
-        )
-        return await self._run(
-            lambda conn: [
-                AlarmEvent(r[0], from_us(r[1]), r[2], r[3], r[4])
-                for r in conn.execute(sql, (alarm_id,))
-            ]
-        )
+        return await self._run(lambda conn: sqlite_alarms.alarm_events(conn, alarm_id))
 
     # dead letters --------------------------------------------------------------------
     async def add_dead_letters(self, items: Sequence[DeadLetter]) -> None:

@@ -51,8 +51,22 @@ class CharacteristicRecord:
 
 
 @dataclass(frozen=True)
+class Acknowledgement:
+    """Who acknowledged an alarm, when, and why: the operator's comment, cause and action."""
+
+    by: str
+    at: datetime
+    comment: str
+    cause: str | None = None
+    action: str | None = None
+
+
+@dataclass(frozen=True)
 class AlarmRecord:
-    """An alarm on one characteristic, rule and chart; ``id`` is None until stored."""
+    """An alarm on one characteristic, rule and chart; ``id`` is None until stored.
+
+    ``ack`` is None until the alarm is acknowledged; it stays with the alarm afterwards.
+    """
 
     characteristic: str
     rule: str
@@ -65,17 +79,40 @@ class AlarmRecord:
     last_value: float
     message: str
     id: int | None = None
+    ack: Acknowledgement | None = None
 
 
 @dataclass(frozen=True)
 class AlarmEvent:
-    """One saved state of an alarm: its audit history is the list of these."""
+    """One saved state of an alarm: its audit history is the list of these.
+
+    The save that acknowledges gives ``actor`` (who) and ``note`` (their comment), at the
+    acknowledgement's time; any other save, the alarm's ``last_at`` (see ``alarm_event``).
+    """
 
     alarm_id: int
-    recorded_at: datetime  # the alarm's ``last_at`` when this state was saved
+    recorded_at: datetime
     state: str
     count: int
     last_value: float
+    actor: str | None = None
+    note: str | None = None
+
+
+def alarm_event(saved: AlarmRecord, stored_ack: Acknowledgement | None) -> AlarmEvent:
+    """The audit event of saving ``saved`` over a row acknowledged as ``stored_ack``.
+
+    Every backend writes this event: a save that sets the acknowledgement records who,
+    why and when; any other save records the alarm's state at its ``last_at``.
+    """
+    if saved.id is None:
+        raise ValueError("alarm_event: the alarm has no id yet; save it first")
+    ack = saved.ack
+    if ack is not None and ack != stored_ack:
+        return AlarmEvent(
+            saved.id, ack.at, saved.state, saved.count, saved.last_value, ack.by, ack.comment
+        )
+    return AlarmEvent(saved.id, saved.last_at, saved.state, saved.count, saved.last_value)
 
 
 @dataclass(frozen=True)
@@ -237,7 +274,11 @@ class LimitStore(Protocol):
 
 class AlarmStore(Protocol):
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
-        """Insert (id None) or update an alarm; returns it with its id."""
+        """Insert (id None) or update an alarm and add an event; returns it with its id."""
+        ...
+
+    async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
+        """One alarm, whatever its state; None for an id never stored."""
         ...
 
     async def list_alarms(

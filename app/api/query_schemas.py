@@ -125,13 +125,27 @@ class AlarmItemPublic(BaseModel):
     limit_version: int
     last_value: float
     message: str
+    acknowledged_by: str | None = Field(
+        default=None, description="the name of the key that acknowledged; null: not yet"
+    )
+    acknowledged_at: datetime | None = Field(default=None, description="null: not yet")
+    ack_comment: str | None = Field(default=None, description="what the operator found")
+    ack_cause: str | None = Field(default=None, description="assignable cause, if given")
+    ack_action: str | None = Field(default=None, description="corrective action, if given")
 
 
 class AlarmEventPublic(BaseModel):
-    recorded_at: datetime = Field(description="the alarm's last violation time when saved")
+    recorded_at: datetime = Field(
+        description="the acknowledgement time for the acknowledging event, otherwise "
+        "the alarm's last violation time when saved"
+    )
     state: str
     count: int
     last_value: float
+    actor: str | None = Field(
+        default=None, description="who made this change (the acknowledging key); null: the system"
+    )
+    note: str | None = Field(default=None, description="the acknowledgement's comment")
 
 
 class AlarmDetailPublic(AlarmItemPublic):

@@ -11,10 +11,16 @@ from typing import Any
 
 import pytest
 
-from alerts.alarms import AlarmManager, alarm_key, apply_signals
+from alerts.alarms import (
+    AlarmManager,
+    AlarmStateError,
+    UnknownAlarm,
+    alarm_key,
+    apply_signals,
+)
 from alerts.signals import ChartSignal
 from ingest.sqlite_store import SqliteStore
-from ingest.store import AlarmRecord
+from ingest.store import Acknowledgement, AlarmRecord
 
 T0 = datetime(2025, 3, 14, 8, 0, tzinfo=UTC)
 
@@ -209,3 +215,48 @@ async def test_a_signal_after_resolution_opens_a_new_alarm(
     assert second.id != first.id
     assert second.count == 1
     assert len(await store.list_alarms(open_only=False)) == 2
+
+
+@pytest.mark.anyio
+async def test_an_acknowledgement_is_saved_with_who_when_and_why_and_kept_after_a_restart(
+    runs: ServiceRuns,
+) -> None:
+    acked_at = T0 + timedelta(minutes=10)
+    store = await runs.start()
+    manager = AlarmManager(store, clock=lambda: acked_at)
+    [opened] = await manager.handle([_signal(0)])
+    assert opened.id is not None
+
+    acked = await manager.acknowledge(opened.id, "anna", "insert worn", "tool wear", None)
+
+    assert acked == replace(
+        opened,
+        state="acknowledged",
+        ack=Acknowledgement("anna", acked_at, "insert worn", "tool wear", None),
+    )
+    assert await store.get_alarm(opened.id) == acked
+    [*_, event] = await store.alarm_events(opened.id)
+    assert (event.recorded_at, event.actor, event.note) == (acked_at, "anna", "insert worn")
+    await runs.stop(store)
+
+    restarted = AlarmManager(await runs.start())
+    await restarted.load()
+    assert restarted.open_alarms() == [acked]
+    [repeated] = await restarted.handle([_signal(1)])
+    assert (repeated.state, repeated.count, repeated.ack) == ("acknowledged", 2, acked.ack)
+
+
+@pytest.mark.anyio
+async def test_acknowledging_an_unknown_or_resolved_alarm_is_refused(runs: ServiceRuns) -> None:
+    store = await runs.start()
+    manager = AlarmManager(store)
+    [opened] = await manager.handle([_signal(0)])
+    resolved = await store.save_alarm(replace(opened, state="resolved"))
+    await manager.load()
+    assert resolved.id is not None
+
+    with pytest.raises(UnknownAlarm, match="no alarm with id 999"):
+        await manager.acknowledge(999, "anna", "looking")
+    with pytest.raises(AlarmStateError, match="is resolved"):
+        await manager.acknowledge(resolved.id, "anna", "looking")
+    assert await store.get_alarm(resolved.id) == resolved

@@ -70,6 +70,11 @@ def test_open_alarms_are_listed_with_their_line_and_process(
 ) -> None:
     alarm = _rule_1(_shift(client, settings))
     assert (alarm["state"], alarm["characteristic"]) == ("open", CHAR)
+    assert (alarm["acknowledged_by"], alarm["acknowledged_at"], alarm["ack_comment"]) == (
+        None,
+        None,
+        None,
+    )
     assert (alarm["line"], alarm["process"]) == ("line1", "line1.turning")
     assert alarm["last_value"] == 25.2
     assert "above UCL" in alarm["message"]
@@ -119,9 +124,25 @@ def test_an_operator_acknowledges_and_the_audit_trail_shows_it(
 
     detail = client.get(f"/api/v1/alarms/{alarm['id']}").json()
     assert detail["state"] == "acknowledged"
+    assert (detail["acknowledged_by"], detail["acknowledged_at"]) == (
+        OPERATOR,
+        ack["acknowledged_at"],
+    )
+    assert (detail["ack_comment"], detail["ack_cause"], detail["ack_action"]) == (
+        "insert worn, replaced",
+        "tool wear",
+        None,
+    )
     assert detail["events"][0]["state"] == "open"
-    assert detail["events"][-1]["state"] == "acknowledged"
-    assert detail["events"][-1]["count"] == alarm["count"]
+    assert (detail["events"][0]["actor"], detail["events"][0]["note"]) == (None, None)
+    assert detail["events"][-1] == {
+        "recorded_at": ack["acknowledged_at"],
+        "state": "acknowledged",
+        "count": alarm["count"],
+        "last_value": alarm["last_value"],
+        "actor": OPERATOR,
+        "note": "insert worn, replaced",
+    }
 
     open_ids = [a["id"] for a in client.get("/api/v1/alarms").json()]
     acked = client.get("/api/v1/alarms", params={"state": "acknowledged"}).json()
@@ -136,12 +157,29 @@ def test_an_operator_acknowledges_and_the_audit_trail_shows_it(
 def test_an_acknowledgement_survives_a_restart(
     settings: Settings, operator: dict[str, str]
 ) -> None:
+    why = {"comment": "chip on the insert", "cause": "tool wear", "action": "insert replaced"}
     with TestClient(create_app(settings), headers=operator) as client:
         alarm = _rule_1(_shift(client, settings))
-        assert _ack(client, alarm["id"], operator).status_code == 200
+        response = _ack(client, alarm["id"], operator, **why)
+        assert response.status_code == 200
+        acknowledged_at = response.json()["acknowledged_at"]
     with TestClient(create_app(settings), headers=operator) as restarted:
-        assert restarted.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "acknowledged"
+        detail = restarted.get(f"/api/v1/alarms/{alarm['id']}").json()
+        [listed] = restarted.get("/api/v1/alarms", params={"state": "acknowledged"}).json()
         assert _ack(restarted, alarm["id"], operator).status_code == 409
+    for shown in (detail, listed):
+        assert shown["state"] == "acknowledged"
+        assert (shown["acknowledged_by"], shown["acknowledged_at"]) == (OPERATOR, acknowledged_at)
+        assert (shown["ack_comment"], shown["ack_cause"], shown["ack_action"]) == (
+            why["comment"],
+            why["cause"],
+            why["action"],
+        )
+    assert (detail["events"][-1]["actor"], detail["events"][-1]["note"]) == (
+        OPERATOR,
+        why["comment"],
+    )
+    assert detail["events"][-1]["recorded_at"] == acknowledged_at
 
 
 def test_a_viewer_cannot_acknowledge(client: TestClient, settings: Settings) -> None:
@@ -174,9 +212,12 @@ def test_acknowledging_a_resolved_alarm_is_a_conflict(
     assert "resolved" in response.json()["detail"]
 
 
-def test_an_unknown_alarm_is_a_404(client: TestClient, operator: dict[str, str]) -> None:
-    assert client.get("/api/v1/alarms/999").status_code == 404
-    response = _ack(client, 999, operator)
+@pytest.mark.parametrize("alarm_id", [999, -1, 10**20])
+def test_an_unknown_alarm_is_a_404(
+    client: TestClient, operator: dict[str, str], alarm_id: int
+) -> None:
+    assert client.get(f"/api/v1/alarms/{alarm_id}").status_code == 404
+    response = _ack(client, alarm_id, operator)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
 

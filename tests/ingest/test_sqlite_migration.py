@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ingest.sqlite_store import SqliteStore
+from ingest.store import Acknowledgement, AlarmRecord
 
 OLD_TABLES = """
 CREATE TABLE characteristics (
@@ -45,3 +48,59 @@ async def test_an_earlier_file_gains_the_new_columns_and_keeps_its_rows(tmp_path
     assert stored is not None
     assert stored.limits.ucl == 1.8
     assert stored.limits.dispersion_lcl == 0.0
+
+
+# alarms and alarm_events as schema version 3 made them: no acknowledgement columns
+V3_ALARM_TABLES = """
+CREATE TABLE alarms (
+    id INTEGER PRIMARY KEY, characteristic TEXT NOT NULL, rule TEXT NOT NULL,
+    chart TEXT NOT NULL, state TEXT NOT NULL, opened_us INTEGER NOT NULL,
+    last_us INTEGER NOT NULL, count INTEGER NOT NULL, limit_version INTEGER NOT NULL,
+    last_value REAL NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE alarm_events (
+    id INTEGER PRIMARY KEY, alarm_id INTEGER NOT NULL REFERENCES alarms (id),
+    recorded_us INTEGER NOT NULL, state TEXT NOT NULL, count INTEGER NOT NULL,
+    last_value REAL NOT NULL
+);
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (3);
+INSERT INTO alarms VALUES (7, 'c1', '1', 'i', 'open', 0, 1000000, 2, 1, 25.04, 'Rule 1');
+INSERT INTO alarm_events VALUES (1, 7, 0, 'open', 1, 25.03);
+INSERT INTO alarm_events VALUES (2, 7, 1000000, 'open', 2, 25.04);
+"""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.anyio
+async def test_a_version_3_file_keeps_its_alarms_and_then_stores_acknowledgements(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v3.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(V3_ALARM_TABLES)
+    ack = Acknowledgement("anna", EPOCH + timedelta(minutes=5), "insert worn", None, "replaced")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        alarm = await store.get_alarm(7)
+        events = await store.alarm_events(7)
+        assert alarm is not None
+        acked = await store.save_alarm(replace(alarm, state="acknowledged", ack=ack))
+    finally:
+        await store.close()
+    assert alarm == AlarmRecord(
+        "c1", "1", "i", "open", EPOCH, EPOCH + timedelta(seconds=1), 2, 1, 25.04, "Rule 1", 7
+    )
+    assert [(e.count, e.actor, e.note) for e in events] == [(1, None, None), (2, None, None)]
+
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        assert await reopened.get_alarm(7) == acked
+        [*_, last] = await reopened.alarm_events(7)
+    finally:
+        await reopened.close()
+    assert (last.recorded_at, last.actor, last.note) == (ack.at, "anna", "insert worn")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]

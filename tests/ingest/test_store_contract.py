@@ -20,6 +20,8 @@ from ingest.model import CostCategory, DeadLetter, Measurement, Quality
 from ingest.pg_store import PgOptions, PostgresStore
 from ingest.sqlite_store import SqliteStore
 from ingest.store import (
+    Acknowledgement,
+    AlarmEvent,
     AlarmRecord,
     CostTotal,
     FirstPassCount,
@@ -123,6 +125,15 @@ def _alarm(**overrides: object) -> AlarmRecord:
         message="Rule 1: point above UCL",
     )
     return replace(alarm, **overrides)  # type: ignore[arg-type]
+
+
+ACK = Acknowledgement(
+    by="anna",
+    at=T0 + timedelta(minutes=3, microseconds=7),
+    comment="insert worn, replaced",
+    cause="tool wear",
+    action="new insert; first part measured",
+)
 
 
 def _letter(i: int) -> DeadLetter:
@@ -568,6 +579,69 @@ async def test_every_saved_state_of_an_alarm_is_its_history(store: Store) -> Non
 async def test_updating_an_alarm_that_was_never_saved_is_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="alarm 12345"):
         await store.save_alarm(_alarm(id=12345))
+    assert await store.alarm_events(12345) == []
+
+
+async def test_an_acknowledged_alarm_keeps_who_acknowledged_when_and_why(store: Store) -> None:
+    opened = await store.save_alarm(_alarm())
+    assert opened.id is not None
+
+    acked = await store.save_alarm(replace(opened, state="acknowledged", ack=ACK))
+
+    assert acked.ack == ACK
+    assert await store.get_alarm(opened.id) == acked
+    assert await store.list_alarms() == [acked]
+    assert await store.list_alarms(open_only=False) == [acked]
+
+
+async def test_the_acknowledging_event_names_who_and_why_at_the_acknowledgement_time(
+    store: Store,
+) -> None:
+    opened = await store.save_alarm(_alarm())
+    assert opened.id is not None
+    acked = await store.save_alarm(replace(opened, state="acknowledged", ack=ACK))
+    later = ACK.at + timedelta(minutes=1)
+    await store.save_alarm(replace(acked, count=2, last_at=later, last_value=25.07))
+
+    events = await store.alarm_events(opened.id)
+
+    assert events == [
+        AlarmEvent(opened.id, T0, "open", 1, 25.04),
+        AlarmEvent(opened.id, ACK.at, "acknowledged", 1, 25.04, "anna", "insert worn, replaced"),
+        AlarmEvent(opened.id, later, "acknowledged", 2, 25.07),  # a repeat: no actor
+    ]
+    assert await store.get_alarm(opened.id) == replace(
+        acked, count=2, last_at=later, last_value=25.07
+    )
+
+
+async def test_an_alarm_saved_already_acknowledged_records_who_in_its_first_event(
+    store: Store,
+) -> None:
+    alarm = await store.save_alarm(_alarm(state="acknowledged", ack=replace(ACK, cause=None)))
+    assert alarm.id is not None
+
+    [event] = await store.alarm_events(alarm.id)
+
+    assert (event.recorded_at, event.actor, event.note) == (ACK.at, "anna", ACK.comment)
+    assert await store.get_alarm(alarm.id) == alarm
+
+
+async def test_get_alarm_finds_an_alarm_in_any_state_and_none_for_an_unknown_id(
+    store: Store,
+) -> None:
+    opened = await store.save_alarm(_alarm())
+    resolved = await store.save_alarm(_alarm(rule="2", state="resolved"))
+    assert opened.id is not None
+    assert resolved.id is not None
+
+    assert await store.get_alarm(opened.id) == opened
+    assert await store.get_alarm(resolved.id) == resolved
+    assert await store.get_alarm(max(opened.id, resolved.id) + 1) is None
+    assert await store.get_alarm(2**63) is None  # beyond any backend's integer ids
+    assert await store.alarm_events(2**63) == []
+    with pytest.raises(StoreError, match="no such alarm"):
+        await store.save_alarm(_alarm(id=-(2**63) - 1))
 
 
 async def test_grade_snapshots_are_kept_per_entity_in_time_order(store: Store) -> None:
@@ -597,7 +671,8 @@ async def test_times_round_trip_to_the_microsecond_in_utc(store: Store) -> None:
 
     await store.add_measurements([measurement(0, time=local), measurement(1, time=before_epoch)])
     await store.save_limits(StoredLimits("c1", _limits(1), local, "baseline"))
-    await store.save_alarm(_alarm(opened_at=local, last_at=before_epoch))
+    ack = Acknowledgement("anna", local, "checked")
+    await store.save_alarm(_alarm(opened_at=local, last_at=before_epoch, ack=ack))
     await store.add_dead_letters([DeadLetter(local, "s", "r", "p")])
 
     times = [m.time for m in await store.recent_measurements("c1", 2)]
@@ -609,8 +684,10 @@ async def test_times_round_trip_to_the_microsecond_in_utc(store: Store) -> None:
     assert limits is not None
     assert limits.created_at == expected
     assert (alarm.opened_at, alarm.last_at) == (expected, before_epoch)
+    assert alarm.ack is not None
+    assert alarm.ack.at == expected
     assert letter.received_at == expected
-    for t in (*times, limits.created_at, alarm.opened_at, letter.received_at):
+    for t in (*times, limits.created_at, alarm.opened_at, alarm.ack.at, letter.received_at):
         assert t.utcoffset() == timedelta(0)
 
 
@@ -621,6 +698,7 @@ async def test_stored_data_survives_closing_and_reopening(connect: Connect) -> N
     await first.add_verdicts([verdict(0)])
     await first.save_limits(StoredLimits("c1", _limits(2), T0, "baseline"))
     alarm = await first.save_alarm(_alarm())
+    acked = await first.save_alarm(_alarm(rule="2", state="acknowledged", ack=ACK))
     await first.add_dead_letters([_letter(0)])
     await first.close()
 
@@ -631,7 +709,7 @@ async def test_stored_data_survives_closing_and_reopening(connect: Connect) -> N
         assert await second.add_measurements([measurement(1)]) == []
         assert await second.count_verdicts() == 1
         assert await second.active_limits("c1") == StoredLimits("c1", _limits(2), T0, "baseline")
-        assert await second.list_alarms() == [alarm]
+        assert await second.list_alarms() == [alarm, acked]
         assert await second.list_dead_letters() == [_letter(0)]
     finally:
         await second.close()

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from ingest.pg_migrate import Conn, TimescaleMode, migration_lock, upgrade
 from ingest.pg_store import PostgresStore
 
 _counter = itertools.count()
@@ -39,6 +40,23 @@ async def fresh_database(server_dsn: str) -> str:
         await conn.execute(f"DROP DATABASE IF EXISTS {name}")
         await conn.execute(f"CREATE DATABASE {name} TEMPLATE {_TEMPLATE}")
     return with_database(server_dsn, name)
+
+
+async def blank_database(server_dsn: str) -> str:
+    """A new database without our schema; returns its DSN."""
+    name = f"blank_{next(_counter)}"
+    async with await psycopg.AsyncConnection.connect(server_dsn, autocommit=True) as conn:
+        await conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        await conn.execute(f"CREATE DATABASE {name}")
+    return with_database(server_dsn, name)
+
+
+async def migrate_to(conn: Conn, version: int, timescale: TimescaleMode = "off") -> None:
+    """Apply the migrations up to ``version`` only, on the connection's search path: the
+    database an earlier release left behind."""
+    async with migration_lock(conn):
+        state = await upgrade(conn, timescale, target=version)
+    assert state.version == version
 
 
 def fresh_schema_name() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -29,6 +28,7 @@ AlarmState = Literal["open", "acknowledged", "resolved", "all"]
 def _public(service: Service, alarm: AlarmRecord) -> AlarmItemPublic:
     record = service.monitor.record(alarm.characteristic)
     assert alarm.id is not None  # stored alarms have ids
+    ack = alarm.ack
     return AlarmItemPublic(
         id=alarm.id,
         characteristic=alarm.characteristic,
@@ -43,12 +43,16 @@ def _public(service: Service, alarm: AlarmRecord) -> AlarmItemPublic:
         limit_version=alarm.limit_version,
         last_value=alarm.last_value,
         message=alarm.message,
+        acknowledged_by=ack.by if ack else None,
+        acknowledged_at=ack.at if ack else None,
+        ack_comment=ack.comment if ack else None,
+        ack_cause=ack.cause if ack else None,
+        ack_action=ack.action if ack else None,
     )
 
 
 async def _stored(service: Service, alarm_id: int) -> AlarmRecord:
-    alarms = await service.store.list_alarms(open_only=False)
-    alarm = next((a for a in alarms if a.id == alarm_id), None)
+    alarm = await service.store.get_alarm(alarm_id)
     if alarm is None:
         raise NotFound(f"no alarm with id {alarm_id}")
     return alarm
@@ -86,7 +90,12 @@ async def read_alarm(alarm_id: int, service: ServiceDep, _: ViewerDep) -> AlarmD
         **_public(service, alarm).model_dump(),
         events=[
             AlarmEventPublic(
-                recorded_at=e.recorded_at, state=e.state, count=e.count, last_value=e.last_value
+                recorded_at=e.recorded_at,
+                state=e.state,
+                count=e.count,
+                last_value=e.last_value,
+                actor=e.actor,
+                note=e.note,
             )
             for e in events
         ],
@@ -113,11 +122,13 @@ async def acknowledge_alarm(
         raise NotFound(str(exc)) from None
     except AlarmStateError as exc:
         raise Conflict(str(exc)) from None
+    ack = alarm.ack
+    assert ack is not None  # an acknowledged alarm carries its acknowledgement
     return AcknowledgementPublic(
         alarm=_public(service, alarm),
-        acknowledged_by=caller.name,
-        acknowledged_at=datetime.now(UTC),
-        comment=body.comment,
-        cause=body.cause,
-        action=body.action,
+        acknowledged_by=ack.by,
+        acknowledged_at=ack.at,
+        comment=ack.comment,
+        cause=ack.cause,
+        action=ack.action,
     )
