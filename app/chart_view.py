@@ -14,8 +14,11 @@ limits in force at each and the violations, with the published batch functions o
   Individuals charts plot the value and the moving range |x_i - x_(i-1)| (none for the
   first point of the range).
 - Limits in force: a point (a subgroup: its last measurement) belongs to the latest limit
-  set whose ``created_at`` is at or before its time. Points before the first set are the
-  Phase I baseline: no limits, no violations, no EWMA or CUSUM.
+  set in force before its time (``StoredLimits.in_force_after``: for Phase I limits the
+  time of the last baseline point, for recalculated ones when they were installed), so
+  history pushed late is charted against the limits the engine judged it with. Points
+  up to the first set's time are the Phase I baseline: no limits, no violations, no
+  EWMA or CUSUM.
 - Run rules, EWMA and CUSUM restart with each limit version, as the live engine's do, and
   see only the points of the range: a pattern that began before it may go unmarked.
 - Location chart (I or X-bar): the characteristic's rules against the set's centre and
@@ -108,11 +111,12 @@ class LimitBands:
 
 @dataclass(frozen=True)
 class LimitVersion:
-    """A limit version and when it held: from ``created_at`` until ``valid_until``
-    (the next version's ``created_at``; ``None`` while it is the current one)."""
+    """A limit version and when it held: for points after ``in_force_after`` up to
+    ``valid_until`` (the next version's; ``None`` while it is the current one)."""
 
     version: int
     created_at: datetime
+    in_force_after: datetime
     valid_until: datetime | None
     author: str
     reason: str
@@ -188,7 +192,7 @@ def build_chart(
     rules = rules_of(record)
     rule_sets = (rules_for_chart(location_chart, rules), rules_for_chart(dispersion_chart, rules))
     plotted = _plot(good, record.subgroup_size, record.chart)
-    history = sorted(limit_history, key=lambda s: (s.created_at, s.limits.version))
+    history = sorted(limit_history, key=lambda s: (s.in_force_after, s.limits.version))
     assigned = _assign(plotted.times, history)
     segments = _segments(assigned)
     judged = _Judged({}, [], [])
@@ -216,13 +220,14 @@ def build_chart(
 
 
 def limit_versions(history: Sequence[StoredLimits]) -> tuple[LimitVersion, ...]:
-    """Each stored limit set with its validity, in order of ``created_at``."""
-    ordered = sorted(history, key=lambda s: (s.created_at, s.limits.version))
+    """Each stored limit set with its validity, in order of ``in_force_after``."""
+    ordered = sorted(history, key=lambda s: (s.in_force_after, s.limits.version))
     return tuple(
         LimitVersion(
             version=s.limits.version,
             created_at=s.created_at,
-            valid_until=ordered[i + 1].created_at if i + 1 < len(ordered) else None,
+            in_force_after=s.in_force_after,
+            valid_until=ordered[i + 1].in_force_after if i + 1 < len(ordered) else None,
             author=s.author,
             reason=s.reason,
             baseline_n=s.limits.baseline_n,
@@ -257,10 +262,10 @@ def _plot(good: Sequence[Measurement], n: int, chart: str) -> _Plotted:
 
 
 def _assign(times: Sequence[datetime], history: Sequence[StoredLimits]) -> list[LimitSet | None]:
-    created = [s.created_at for s in history]
+    starts = [s.in_force_after for s in history]
     out: list[LimitSet | None] = []
     for t in times:
-        i = bisect.bisect_right(created, t) - 1
+        i = bisect.bisect_left(starts, t) - 1  # the last set in force strictly before t
         out.append(history[i].limits if i >= 0 else None)
     return out
 

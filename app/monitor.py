@@ -223,7 +223,11 @@ class Monitor:
         for row, limits in result.new_limits.items():
             char_id = self._ids[row]
             reason = f"Phase I baseline: first {limits.baseline_n} points"
-            await self._store.save_limits(StoredLimits(char_id, limits, datetime.now(UTC), reason))
+            completed = items[result.limit_positions[row]].time  # the last baseline point
+            stored = StoredLimits(
+                char_id, limits, datetime.now(UTC), reason, effective_at=completed
+            )
+            await self._store.save_limits(stored)
             _log.info(
                 "limits v%d frozen for %s: CL=%.6g UCL=%.6g LCL=%.6g",
                 limits.version,

@@ -69,9 +69,9 @@ def measurement_from_row(r: Row) -> Measurement:
 
 
 def limits_from_row(r: Row) -> StoredLimits:
-    """From ``SELECT * FROM limit_sets``."""
+    """From ``SELECT * FROM limit_sets`` (effective_at added by migration 2, column 13)."""
     limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
-    return StoredLimits(r[0], limits, r[10], r[11], r[12])
+    return StoredLimits(r[0], limits, r[10], r[11], r[12], r[13])
 
 
 ALARM_COLUMNS: LiteralString = (

@@ -243,10 +243,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     # who acknowledged an alarm, when and why; the audit event of the acknowledgement
-    # names who and keeps their comment. Nullable columns: existing rows stay as they are.
+    # names who and keeps their comment; the measurement time after which each limit set
+    # judges points. Nullable columns: existing rows stay as they are.
     Migration(
         2,
-        "alarm acknowledgement",
+        "alarm acknowledgement, limit effective time",
         common=(
             """
             ALTER TABLE alarms
@@ -257,6 +258,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 ADD COLUMN ack_action text
             """,
             "ALTER TABLE alarm_events ADD COLUMN actor text, ADD COLUMN note text",
+            "ALTER TABLE limit_sets ADD COLUMN effective_at timestamptz",
         ),
     ),
 )

@@ -456,8 +456,8 @@ class PostgresStore:
         lim = item.limits
         await self._rows(
             "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
-            "mr_center, mr_ucl, baseline_n, disp_lcl, created_at, reason, author) "
-            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING version",
+            "mr_center, mr_ucl, baseline_n, disp_lcl, created_at, reason, author, effective_at) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING version",
             (
                 item.characteristic,
                 lim.version,
@@ -472,6 +472,7 @@ class PostgresStore:
                 item.created_at,
                 item.reason,
                 item.author,
+                item.effective_at,
             ),
         )
 

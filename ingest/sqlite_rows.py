@@ -84,9 +84,11 @@ def measurement_from_row(r: Sequence[Any]) -> Measurement:
 
 
 def limits_from_row(r: Sequence[Any]) -> StoredLimits:
-    """From ``SELECT * FROM limit_sets`` (disp_lcl and author were added as columns 11, 12)."""
+    """From ``SELECT * FROM limit_sets`` (disp_lcl, author and effective_us were added as
+    columns 11, 12, 13: a new file declares them in the same place)."""
     limits = LimitSet(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[11])
-    return StoredLimits(r[0], limits, from_us(r[9]), r[10], r[12])
+    effective = from_us(r[13]) if r[13] is not None else None
+    return StoredLimits(r[0], limits, from_us(r[9]), r[10], r[12], effective)
 
 
 def add_missing_columns(conn: sqlite3.Connection) -> None:

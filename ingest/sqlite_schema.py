@@ -15,6 +15,7 @@ ADDED_COLUMNS = (
     ("alarms", "ack_action", "TEXT"),
     ("alarm_events", "actor", "TEXT"),
     ("alarm_events", "note", "TEXT"),
+    ("limit_sets", "effective_us", "INTEGER"),
 )
 
 SCHEMA = """
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS limit_sets (
     ucl REAL NOT NULL, lcl REAL NOT NULL, sigma REAL NOT NULL, mr_center REAL NOT NULL,
     mr_ucl REAL NOT NULL, baseline_n INTEGER NOT NULL, created_us INTEGER NOT NULL,
     reason TEXT NOT NULL, disp_lcl REAL NOT NULL DEFAULT 0,
-    author TEXT NOT NULL DEFAULT 'system',
+    author TEXT NOT NULL DEFAULT 'system', effective_us INTEGER,
     PRIMARY KEY (characteristic, version)
 );
 CREATE TABLE IF NOT EXISTS alarms (

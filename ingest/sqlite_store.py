@@ -365,14 +365,15 @@ class SqliteStore:
             item.reason,
             lim.dispersion_lcl,
             item.author,
+            to_us(item.effective_at) if item.effective_at is not None else None,
         )
 
         def write(conn: sqlite3.Connection) -> None:
             with Transaction(conn):
                 conn.execute(
                     "INSERT INTO limit_sets (characteristic, version, center, ucl, lcl, sigma, "
-                    "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl, author) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "mr_center, mr_ucl, baseline_n, created_us, reason, disp_lcl, author, "
+                    "effective_us) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     row,
                 )
 

@@ -117,13 +117,25 @@ def alarm_event(saved: AlarmRecord, stored_ack: Acknowledgement | None) -> Alarm
 
 @dataclass(frozen=True)
 class StoredLimits:
-    """A versioned limit set with when, why and by whom it was made."""
+    """A versioned limit set with when, why and by whom it was made.
+
+    ``effective_at`` is the measurement time after which the limits judge points: for
+    Phase I limits the time of the point that completed the baseline (history pushed
+    late is charted against the limits the engine used), for recalculated limits the
+    time they were installed. ``None`` (sets stored before it was kept): ``created_at``.
+    """
 
     characteristic: str
     limits: LimitSet
     created_at: datetime
     reason: str
     author: str = "system"
+    effective_at: datetime | None = None
+
+    @property
+    def in_force_after(self) -> datetime:
+        """Points measured after this time are judged by these limits (until the next)."""
+        return self.effective_at or self.created_at
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,14 @@ class ChartLimitsPublic(BaseModel):
 
 class LimitVersionPublic(BaseModel):
     version: int
-    created_at: datetime = Field(description="in force for points at or after this time")
-    valid_until: datetime | None = Field(description="next version's created_at; null: current")
+    created_at: datetime = Field(description="when the limits were frozen or recalculated")
+    in_force_after: datetime = Field(
+        description="judges points measured after this time: the last baseline point's "
+        "time (Phase I), or when recalculated limits were installed"
+    )
+    valid_until: datetime | None = Field(
+        description="the next version's in_force_after; null: the current version"
+    )
     author: str
     reason: str
     baseline_n: int = Field(description="points or subgroups the limits came from")

@@ -74,33 +74,33 @@ def test_points_before_the_first_limit_set_are_phase_one_without_marks() -> None
 
 
 def test_a_point_beyond_the_ucl_and_its_jump_are_marked_on_both_charts() -> None:
-    # limit set created at 2 s: the point at 2 s is judged (created_at <= time)
+    # limit set in force after 2 s: the point at 2 s completed the baseline, 3 s is judged
     view = build_chart(_record(), _series([10, 10, 10, 14, 10.5]), [_limits(1, 2.0)])
-    assert [p.limit_version for p in view.points] == [None, None, 1, 1, 1]
+    assert [p.limit_version for p in view.points] == [None, None, None, 1, 1]
     # MR: 0, 0, 4 (> 3.686), 3.5 (in control)
     assert [p.dispersion for p in view.points] == [None, 0.0, 0.0, 4.0, 3.5]
     assert _marks(view) == {3: (LOC1, DISP1)}
 
 
 def test_a_point_below_the_lcl_is_marked_and_one_on_the_limit_is_not() -> None:
-    view = build_chart(_record(rules=("1",)), _series([10, 7.0, 6.9]), [_limits(1, 0.0)])
+    view = build_chart(_record(rules=("1",)), _series([10, 7.0, 6.9]), [_limits(1, -0.5)])
     assert _marks(view)[2] == (LOC1,)
     assert 1 not in _marks(view)
 
 
 def test_nine_points_on_one_side_mark_rule_two_on_the_ninth() -> None:
     values = [10.0] + [10.5] * 9  # z = 0.5: no zone rule, no trend (ties)
-    view = build_chart(_record(), _series(values), [_limits(1, 0.0)])
+    view = build_chart(_record(), _series(values), [_limits(1, -0.5)])
     assert _marks(view) == {9: (Mark("2", "location"),)}
 
 
 def test_run_rules_restart_with_each_limit_version() -> None:
     values = [10.5] * 10
-    one = build_chart(_record(), _series(values), [_limits(1, 0.0)])
-    two = build_chart(_record(), _series(values), [_limits(1, 0.0), _limits(2, 5.0)])
+    one = build_chart(_record(), _series(values), [_limits(1, -0.5)])
+    two = build_chart(_record(), _series(values), [_limits(1, -0.5), _limits(2, 4.5)])
     assert set(_marks(one)) == {8, 9}
     assert _marks(two) == {}  # runs of 5 under each version
-    assert [v.valid_until for v in two.versions] == [T0 + timedelta(seconds=5), None]
+    assert [v.valid_until for v in two.versions] == [T0 + timedelta(seconds=4.5), None]
     assert [(v.version, v.author, v.reason) for v in two.versions] == [
         (1, "alice", "v1"),
         (2, "alice", "v2"),
@@ -111,13 +111,13 @@ def test_only_rule_one_is_judged_on_the_dispersion_chart() -> None:
     # MR alternates 0.9 / 0.1 / ...: far below MR-bar for many points, which rule 2 would
     # flag on a location chart; dispersion charts take rule 1 only
     values = [10.0, 10.9, 11.0] * 6
-    view = build_chart(_record(rules=("1", "2")), _series(values), [_limits(1, 0.0)])
+    view = build_chart(_record(rules=("1", "2")), _series(values), [_limits(1, -0.5)])
     assert view.dispersion_rules == ("1",)
     assert all(m.chart == "location" for marks in _marks(view).values() for m in marks)
 
 
 def test_limit_bands_hold_the_zone_boundaries() -> None:
-    view = build_chart(_record(), _series([10]), [_limits(1, 0.0)])
+    view = build_chart(_record(), _series([10]), [_limits(1, -0.5)])
     b = view.versions[0].limits
     assert (b.minus_2_sigma, b.minus_1_sigma, b.center, b.plus_1_sigma, b.plus_2_sigma) == (
         8.0, 9.0, 10.0, 11.0, 12.0,
@@ -154,14 +154,14 @@ def test_xbar_s_plots_the_sample_standard_deviation() -> None:
 
 
 def test_a_subgroup_takes_the_limits_in_force_at_its_last_value() -> None:
-    view = build_chart(_record("xbar_r", 2), _series([10, 10, 10, 10]), [_limits(1, 1.0)])
+    view = build_chart(_record("xbar_r", 2), _series([10, 10, 10, 10]), [_limits(1, 0.5)])
     assert [p.limit_version for p in view.points] == [1, 1]
 
 
 def test_ewma_and_cusum_follow_the_textbook_recursions_from_each_version() -> None:
     # lam 0.5, L 3, centre 10, sigma 1: z = 11, 11.5; half-widths 3 sqrt(1/3 (1 - 0.5^(2i)))
     record = _record(ewma=(0.5, 3.0), cusum=(0.5, 4.0))
-    view = build_chart(record, _series([10, 12, 12]), [_limits(1, 1.0)])
+    view = build_chart(record, _series([10, 12, 12]), [_limits(1, 0.5)])
     assert view.ewma is not None
     assert view.cusum is not None
     assert [p.index for p in view.ewma] == [1, 2]
@@ -178,13 +178,13 @@ def test_ewma_and_cusum_follow_the_textbook_recursions_from_each_version() -> No
 
 
 def test_ewma_and_cusum_are_absent_when_not_configured() -> None:
-    view = build_chart(_record(), _series([10, 11]), [_limits(1, 0.0)])
+    view = build_chart(_record(), _series([10, 11]), [_limits(1, -0.5)])
     assert view.ewma is None
     assert view.cusum is None
 
 
 def test_no_measurements_give_an_empty_chart() -> None:
-    view = build_chart(_record("xbar_r", 5), [], [_limits(1, 0.0)])
+    view = build_chart(_record("xbar_r", 5), [], [_limits(1, -0.5)])
     assert view.points == ()
     assert view.segments == ()
     assert len(view.versions) == 1

@@ -57,6 +57,28 @@ def _baseline(client: TestClient, char: str, values: list[float]) -> datetime:
     return datetime.now(UTC) + timedelta(milliseconds=10)
 
 
+def test_history_pushed_late_is_charted_against_the_limits_that_judged_it(
+    client: TestClient,
+) -> None:
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    values = [*_normal(30, 25.0, 0.01), 25.2]  # the last one beyond any UCL
+    rows = [
+        {
+            "characteristic": DIAMETER,
+            "value": v,
+            "time": (yesterday + timedelta(seconds=i)).isoformat(),
+        }
+        for i, v in enumerate(values)
+    ]
+    body = {"historical": True, "measurements": rows}
+    assert client.post("/api/v1/measurements", json=body).status_code == 202
+    chart = _chart(client, DIAMETER, start=(yesterday - timedelta(minutes=1)).isoformat())
+    assert [p["limit_version"] for p in chart["points"]] == [None] * 25 + [1] * 6
+    assert chart["points"][-1]["violations"][0]["rule"] == "1"
+    (version,) = chart["limit_versions"]
+    assert version["in_force_after"] == chart["points"][24]["time"]
+
+
 def _chart(client: TestClient, char: str, **params: Any) -> Any:
     if "period" not in params:  # Phase II points lie up to 5 minutes ahead
         params.setdefault("end", (datetime.now(UTC) + timedelta(minutes=10)).isoformat())

@@ -555,6 +555,17 @@ async def test_limit_history_lists_every_version_oldest_first_with_its_author(
     assert await store.limit_history("c9") == []
 
 
+async def test_the_time_limits_take_effect_is_kept_to_the_microsecond(store: Store) -> None:
+    effective = T0 - timedelta(hours=3, microseconds=7)
+    saved = StoredLimits("c1", _limits(1), T0, "baseline", effective_at=effective)
+    await store.save_limits(saved)
+    (loaded,) = await store.limit_history("c1")
+    assert loaded.effective_at == effective
+    assert loaded.effective_at.tzinfo is not None
+    assert loaded.in_force_after == effective
+    assert (await store.active_limits("c1")) == saved
+
+
 async def test_every_saved_state_of_an_alarm_is_its_history(store: Store) -> None:
     opened = await store.save_alarm(_alarm())
     assert opened.id is not None

@@ -293,7 +293,7 @@ def _chart_notes(span: Period, view: ChartView, truncated: bool) -> list[str]:
     if view.not_plotted:
         notes.append(f"{view.not_plotted} values of an incomplete last subgroup are not plotted")
     first = view.segments[0].limit_version if view.segments else None
-    started = next((v.created_at for v in view.versions if v.version == first), None)
+    started = next((v.in_force_after for v in view.versions if v.version == first), None)
     if started is not None and started < span.start:
         notes.append(
             f"limit version {first} was in force before the range started: rules, EWMA and "

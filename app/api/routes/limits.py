@@ -127,7 +127,8 @@ async def recalculate_limits(
             raise BadRequest(f"baseline: {exc}") from exc
         if not limits.sigma > 0:
             raise BadRequest("baseline: the values have no variation; choose a longer period")
-        stored = StoredLimits(record.id, limits, datetime.now(UTC), reason, author=caller.name)
+        now = datetime.now(UTC)  # applies to points charted from now on
+        stored = StoredLimits(record.id, limits, now, reason, caller.name, effective_at=now)
         await service.store.save_limits(stored)
         engine.restore_limits(row, limits)
     return _public(stored, limits.version)
