@@ -230,6 +230,24 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _opcua_browse(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ingest.opcua_browse import BrowseError, browse
+
+    try:
+        nodes, cut = asyncio.run(browse(args.url, args.node, args.depth))
+    except BrowseError as exc:
+        print(f"browse failed: {exc}", file=sys.stderr)
+        return 1
+    for n in nodes:
+        detail = f"  {n.data_type} = {n.value}" if n.node_class == "Variable" else ""
+        print(f"{'  ' * n.depth}{n.browse_name}  [{n.node_class}]  {n.node_id}{detail}")
+    if cut:
+        print(f"listing cut at {len(nodes)} nodes: browse from a deeper --node", file=sys.stderr)
+    return 0
+
+
 def _simulate(args: argparse.Namespace) -> int:
     from simulators.cli import main as simulators_main
 
@@ -291,6 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     revoke.set_defaults(func=_keys_revoke)
     _transfer_parsers(sub)
+    opcua = sub.add_parser("opcua", help="OPC UA tools")
+    opcua_sub = opcua.add_subparsers(dest="opcua_command", required=True)
+    browse = opcua_sub.add_parser(
+        "browse", help="list a server's nodes with their ids (for the plant file's sources)"
+    )
+    browse.add_argument("url", help="opc.tcp://host:port/path")
+    browse.add_argument("--node", default="i=85", help="start node (default: Objects)")
+    browse.add_argument("--depth", type=int, default=4, help="levels below it (default 4)")
+    browse.set_defaults(func=_opcua_browse)
     simulate = sub.add_parser(
         "simulate", help="run a simulated line: spcmon simulate opcua|camera ... (then --help)"
     )
