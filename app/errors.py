@@ -84,11 +84,11 @@ def field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     ]
 
 
-async def _keep_rejected_body(request: Request, exc: RequestValidationError) -> None:
+async def _keep_rejected_body(request: Request, errors: list[dict[str, Any]]) -> None:
     """A pushed body refused whole is still kept, verbatim, as a dead letter."""
     try:
         body = await request.body()
-        letter = rejected_body_letter(body, list(exc.errors()), datetime.now(UTC))
+        letter = rejected_body_letter(body, errors, datetime.now(UTC))
         await request.app.state.service.store.add_dead_letters([letter])
     except Exception:  # the 422 answer matters more than the copy; log loudly
         _log.exception("could not keep a rejected request body as a dead letter")
@@ -104,10 +104,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}
+        titles = {
+            400: "Bad request",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Content too large",
+        }
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.url.path}; the API is described at /docs"
+        if exc.status_code == 400 and request.method == "POST":
+            detail = "the body is not valid JSON in UTF-8"  # FastAPI's parse failure
+            if request.url.path in DEAD_LETTER_PATHS:
+                await _keep_rejected_body(request, [{"loc": ("body",), "msg": detail}])
         response = problem(exc.status_code, titles.get(exc.status_code, "Error"), detail)
         response.headers.update(exc.headers or {})
         return response
@@ -116,7 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_errors(exc)
         if request.method == "POST" and request.url.path in DEAD_LETTER_PATHS:
-            await _keep_rejected_body(request, exc)
+            await _keep_rejected_body(request, list(exc.errors()))
         summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors[:5])
         return problem(422, "Invalid request", summary, errors=errors)
 

@@ -32,6 +32,7 @@ from app.wiring import Service
 __version__ = "0.1.0"
 _PROBLEM_REF = "#/components/schemas/ProblemPublic"
 _PROBLEMS = {
+    400: "the body cannot be read (not UTF-8 JSON)",
     401: "no key, or a key that is not valid",
     403: "the key's role does not allow this",
     404: "no such resource (or route)",
@@ -55,6 +56,10 @@ def _with_problem_schema(app: FastAPI) -> dict[str, Any]:
             summary=app.summary,
             routes=app.routes,
         )
+        for operation in (op for path in schema["paths"].values() for op in path.values()):
+            for status, answer in operation.get("responses", {}).items():
+                if status[0] in "45":  # every error answer is problem+json, whatever the route
+                    answer["content"] = {PROBLEM: {"schema": {"$ref": _PROBLEM_REF}}}
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components["ProblemPublic"] = ProblemPublic.model_json_schema(
             ref_template="#/components/schemas/{model}"

@@ -140,6 +140,21 @@ def test_body_that_is_not_json_is_refused_and_kept(client: TestClient, settings:
         assert db.execute("SELECT payload FROM dead_letters").fetchone()[0] == "{not json"
 
 
+def test_a_body_that_is_not_utf8_is_a_400_and_kept(client: TestClient, settings: Settings) -> None:
+    response = client.post(
+        "/api/v1/measurements",
+        content=b'{"x": "\xff"}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == "the body is not valid JSON in UTF-8"
+    with _db(settings) as db:
+        payload, reason = db.execute("SELECT payload, reason FROM dead_letters").fetchone()
+    assert payload == '{"x": "\\xff"}'
+    assert "not valid JSON in UTF-8" in reason
+
+
 def test_good_rows_are_accepted_while_bad_rows_are_listed(
     client: TestClient, settings: Settings
 ) -> None:

@@ -98,6 +98,14 @@ def test_a_bad_definition_is_a_422_naming_the_field(
     assert any(e["field"] == field and words in e["problem"] for e in errors), errors
 
 
+def test_a_subgroup_size_that_does_not_divide_the_window_is_a_422(client: TestClient) -> None:
+    body = {**BODY, "chart": "xbar_r", "subgroup_size": 16}
+    response = client.post("/api/v1/characteristics", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("subgroup_size: 16 does not divide")
+    assert client.get(f"/api/v1/characteristics/{NEW}").status_code == 404
+
+
 def test_editing_spec_limits_changes_capability_but_keeps_the_control_limits(
     client: TestClient,
 ) -> None:

@@ -15,7 +15,7 @@ from app.api.deps import EngineerDep, ServiceDep, require
 from app.api.schemas import CharacteristicPublic, StatusPublic
 from app.api.status_view import build_status
 from app.auth import Role
-from app.errors import Conflict, NotFound
+from app.errors import BadRequest, Conflict, NotFound
 from app.wiring import Service, characteristic_record
 from ingest import CharacteristicRecord
 
@@ -70,6 +70,12 @@ async def create_characteristic(
     body: CharacteristicCreate, service: ServiceDep, response: Response, _: EngineerDep
 ) -> CharacteristicPublic:
     """Create a characteristic (engineer); it is charted from its first pushed point."""
+    window = service.settings.spc.window
+    if window % body.subgroup_size:
+        raise BadRequest(
+            f"subgroup_size: {body.subgroup_size} does not divide the capability window of "
+            f"{window} values (SPCMON_SPC__WINDOW); choose a divisor of it"
+        )
     async with service.edit_lock:
         if body.id in service.monitor:
             raise Conflict(f"a characteristic with id {body.id!r} exists")

@@ -42,7 +42,23 @@ _FILTER_TEXT = (
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "an endless text/event-stream of point, violation and alarm events",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "description": "each event of the stream",
+                    "type": "object",
+                    "properties": {
+                        "event": {
+                            "type": "string",
+                            "enum": ["point", "violation", "alarm", "overflow", "resync"],
+                        },
+                        "data": {"type": "string", "description": "a JSON object"},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
     },
     422: {"description": "a filter names a line, process or characteristic that does not exist"},
 }
