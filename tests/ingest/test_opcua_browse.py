@@ -34,7 +34,7 @@ async def test_browsing_lists_the_characteristic_nodes_with_ids_types_and_values
 
 
 async def test_an_unreachable_server_is_one_clear_error() -> None:
-    with pytest.raises(BrowseError, match="cannot reach opc.tcp://127.0.0.1:"):
+    with pytest.raises(BrowseError, match=r"cannot reach opc\.tcp://127\.0\.0\.1:"):
         await browse(f"opc.tcp://127.0.0.1:{free_port()}/none", timeout_s=2)
 
 
