@@ -51,6 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
         host=args.host or settings.http.host,
         port=args.port or settings.http.port,
         log_config=None,  # keep our handlers: text or JSON lines as configured
+        access_log=settings.http.access_log,
     )
     return 0
 

@@ -69,6 +69,7 @@ class Monitor:
         self.last: dict[str, LastPoint] = {}
         self.signal_counts: dict[tuple[str, str, str], int] = {}
         self.on_engine_time: Callable[[float], None] | None = None  # seconds per update
+        self._revisions: dict[str, int] = {}  # bumped whenever a status would change
 
     def register(self, record: CharacteristicRecord) -> None:
         """Give a characteristic an engine row (a no-op if it has one)."""
@@ -86,6 +87,7 @@ class Monitor:
         self._records.pop(characteristic, None)
         self._rules.pop(characteristic, None)
         self.last.pop(characteristic, None)
+        self._bump(characteristic)
 
     async def replace(self, record: CharacteristicRecord) -> None:
         """Apply an edited definition: a fresh engine row, limits and tail restored.
@@ -98,6 +100,7 @@ class Monitor:
         """
         self._add_row(record)
         await self._restore_one(record.id, self._rows[record.id])
+        self._bump(record.id)
 
     def _add_row(self, record: CharacteristicRecord) -> None:
         self._rules[record.id] = rules_of(record)
@@ -122,6 +125,19 @@ class Monitor:
 
     def record(self, characteristic: str) -> CharacteristicRecord | None:
         return self._records.get(characteristic)
+
+    def revision(self, characteristic: str) -> int:
+        """A counter that changes whenever the characteristic's live status may change
+        (new points, limits, alarms, its definition): status answers are cached on it."""
+        return self._revisions.get(characteristic, 0)
+
+    def _bump(self, characteristic: str) -> None:
+        self._revisions[characteristic] = self._revisions.get(characteristic, 0) + 1
+
+    def install_limits(self, characteristic: str, limits: LimitSet) -> None:
+        """Put a stored limit set in force (a recalculation)."""
+        self.engine.restore_limits(self._rows[characteristic], limits)
+        self._bump(characteristic)
 
     def row(self, characteristic: str) -> int:
         """The engine row of a registered characteristic (KeyError if unknown)."""
@@ -175,6 +191,7 @@ class Monitor:
 
     def publish_alarm(self, alarm: AlarmRecord) -> None:
         """The alarm manager's change hook: an ``alarm`` event for every saved state."""
+        self._bump(alarm.characteristic)
         self._publish("alarm", alarm.characteristic, alarm_data(alarm))
 
     def _versions_in_force(self, items: Sequence[Measurement]) -> dict[str, int | None]:
@@ -220,6 +237,8 @@ class Monitor:
             self.on_engine_time(seconds)
         for m in items:
             self.last[m.characteristic] = LastPoint(m.time, m.value)
+        for characteristic in {m.characteristic for m in items}:
+            self._bump(characteristic)
         for row, limits in result.new_limits.items():
             char_id = self._ids[row]
             reason = f"Phase I baseline: first {limits.baseline_n} points"

@@ -150,6 +150,10 @@ class HttpSettings(BaseModel):
         default_factory=list,
         description='browser origins allowed to call the API, e.g. ["https://mes.plant"]',
     )
+    access_log: bool = Field(
+        default=False,
+        description="log every request (a dashboard wall polling each second makes many lines)",
+    )
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024**3, description="larger requests get a 413"
     )

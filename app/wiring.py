@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from alerts import AlarmManager
+from app.answer_cache import AnswerCache
 from app.auth import KeyRing
 from app.events import EventBus
 from app.grade_keeper import GradeCollector, GradeKeeper
@@ -142,6 +143,7 @@ class Service:
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # API edits, one at a time
+    status_answers: AnswerCache = field(default_factory=AnswerCache)
     _pipeline_task: asyncio.Task[None] | None = None
     _grades_task: asyncio.Task[None] | None = None
 

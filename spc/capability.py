@@ -26,6 +26,7 @@ from spc.normality import (
 FloatArray = npt.NDArray[np.float64]
 
 CONFIDENCE: Final = 0.95
+_Z_TWO_SIDED: Final = float(stats.norm.ppf(1 - (1.0 - CONFIDENCE) / 2))  # 1.959964
 """Two-sided level of ``cp_ci`` and ``cpk_ci``."""
 
 SIGMA_WITHIN_METHODS: Final = ("mr", "rbar", "sbar")
@@ -297,7 +298,7 @@ def cpk_interval(cpk: float, n: int, dof: float | None = None) -> tuple[float, f
     sigma (default n - 1); Montgomery eq. 8.21.
     """
     nu = float(n - 1) if dof is None else dof
-    z = float(stats.norm.ppf(1 - (1.0 - CONFIDENCE) / 2))
+    z = _Z_TWO_SIDED
     half = z * math.sqrt(1.0 / (9.0 * n) + cpk**2 / (2.0 * nu))
     return cpk - half, cpk + half
 

@@ -8,7 +8,7 @@ Routes declare the role they need with one of ``ViewerDep``, ``OperatorDep``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,7 +22,8 @@ _bearer = HTTPBearer(auto_error=False, description="an API key from `spcmon keys
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="the same key")
 
 
-def get_service(request: Request) -> Service:
+# every dependency is async: a sync one would hop to the thread pool on each request
+async def get_service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
 
@@ -30,7 +31,7 @@ def get_service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(get_service)]
 
 
-def get_principal(
+async def get_principal(
     service: ServiceDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
@@ -50,10 +51,10 @@ def get_principal(
     return Principal(key.name, key.role)
 
 
-def require(role: Role) -> Callable[..., Principal]:
+def require(role: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency that lets through callers whose role grants ``role``."""
 
-    def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not grants(principal.role, role):
             who = "anonymous callers" if principal.anonymous else f"key {principal.name!r}"
             raise Forbidden(

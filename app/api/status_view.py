@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from app.api.schemas import (
     AlarmPublic,
     BaselinePublic,
@@ -15,7 +13,7 @@ from app.api.schemas import (
     StatusPublic,
 )
 from app.wiring import Service
-from ingest import CharacteristicRecord
+from ingest import AlarmRecord, CharacteristicRecord
 from spc.capability import cpk_interval, within_dof
 from spc.engine_types import RollingCapability
 from spc.grades import grade
@@ -37,15 +35,21 @@ def build_status(
         characteristic=public,
         last=LastValuePublic(time=last.time, value=last.value) if last else None,
         baseline=BaselinePublic(collected=collected, needed=needed),
-        limits=LimitsPublic(**asdict(limits)) if limits else None,
+        limits=LimitsPublic(**vars(limits)) if limits else None,
         capability=_capability(cap, record, monitor.engine.window) if cap else None,
-        open_alarms=[
-            AlarmPublic(**{k: v for k, v in asdict(a).items() if k != "characteristic"})
-            for a in alarms
-        ],
+        open_alarms=[_alarm(a) for a in alarms],
         in_control=None if limits is None else not alarms,
         grade=_grade(service, record.id),
     )
+
+
+def _alarm(a: AlarmRecord) -> AlarmPublic:
+    assert a.id is not None  # listed alarms are stored ones
+    return AlarmPublic(
+        id=a.id, rule=a.rule, chart=a.chart, state=a.state, opened_at=a.opened_at,
+        last_at=a.last_at, count=a.count, limit_version=a.limit_version,
+        last_value=a.last_value, message=a.message,
+    )  # fmt: skip
 
 
 def _capability(
@@ -58,7 +62,7 @@ def _capability(
         method = SIGMA_METHOD.get(record.chart, "mr")
         lower, upper = cpk_interval(cap.cpk, cap.n, within_dof(method, subgroups, size))
         interval = (lower, upper)
-    return CapabilityPublic(**asdict(cap), window=window, cpk_ci=interval)
+    return CapabilityPublic(**vars(cap), window=window, cpk_ci=interval)
 
 
 def _grade(service: Service, characteristic: str) -> GradeBriefPublic | None:

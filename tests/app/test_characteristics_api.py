@@ -247,3 +247,34 @@ async def test_points_arriving_during_an_edit_are_charted_once(
         assert push.status_code == 202
         status = (await api.get(f"/api/v1/characteristics/{NEW}/status")).json()
         assert status["baseline"]["collected"] == 15
+
+
+def test_a_cached_status_changes_with_alarms_limits_and_grades_not_only_points(
+    client: TestClient,
+) -> None:
+    url = f"/api/v1/characteristics/{CONFIGURED}/status"
+    values = [*_normal(30, 25.0, 0.01), 25.3]
+    _push(client, CONFIGURED, values, datetime.now(UTC) - timedelta(hours=1))
+    first = client.get(url)
+    alarm = next(a for a in first.json()["open_alarms"] if a["rule"] == "1")
+    acked = client.post(f"/api/v1/alarms/{alarm['id']}/acknowledge", json={"comment": "seen"})
+    assert acked.status_code == 200
+    after_ack = client.get(url, headers={"If-None-Match": first.headers["etag"]})
+    assert after_ack.status_code == 200
+    states = {a["id"]: a["state"] for a in after_ack.json()["open_alarms"]}
+    assert states[alarm["id"]] == "acknowledged"
+    body = {
+        "start": (datetime.now(UTC) - timedelta(hours=2)).isoformat(),
+        "end": datetime.now(UTC).isoformat(),
+        "reason": "cache test",
+    }
+    assert (
+        client.post(f"{url.removesuffix('/status')}/limits/recalculate", json=body).status_code
+        == 201
+    )
+    after_limits = client.get(url, headers={"If-None-Match": after_ack.headers["etag"]})
+    assert after_limits.json()["limits"]["version"] == 2
+    client.portal.call(client.app.state.service.grades.refresh)  # type: ignore[attr-defined]
+    after_grades = client.get(url, headers={"If-None-Match": after_limits.headers["etag"]})
+    assert after_grades.status_code == 200
+    assert after_grades.json()["grade"] is not None

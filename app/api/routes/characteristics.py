@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict
 from typing import Any
 
@@ -165,8 +164,13 @@ async def read_status(characteristic_id: str, service: ServiceDep, request: Requ
     while nothing changed.
     """
     record = record_or_404(service, characteristic_id)
-    body = build_status(service, record, _public(record)).model_dump_json().encode()
-    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    latest = service.grades.latest
+    key = (service.monitor.revision(record.id), latest.computed_at if latest else None)
+    body, etag = service.status_answers.get(
+        record.id,
+        key,
+        lambda: build_status(service, record, _public(record)).model_dump_json().encode(),
+    )
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     sent = request.headers.get("if-none-match", "")
     # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x"

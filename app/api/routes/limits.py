@@ -130,7 +130,7 @@ async def recalculate_limits(
         now = datetime.now(UTC)  # applies to points charted from now on
         stored = StoredLimits(record.id, limits, now, reason, caller.name, effective_at=now)
         await service.store.save_limits(stored)
-        engine.restore_limits(row, limits)
+        service.monitor.install_limits(record.id, limits)
     return _public(stored, limits.version)
 
 
