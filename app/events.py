@@ -56,7 +56,11 @@ class EventFilter:
     def matches(self, event: Event) -> bool:
         return (
             (not self.lines or event.line in self.lines)
-            and (not self.processes or event.process in self.processes)
+            and (
+                not self.processes
+                or event.process in self.processes
+                or f"{event.line}.{event.process}" in self.processes
+            )
             and (not self.characteristics or event.characteristic in self.characteristics)
         )
 

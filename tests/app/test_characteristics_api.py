@@ -278,3 +278,10 @@ def test_a_cached_status_changes_with_alarms_limits_and_grades_not_only_points(
     after_grades = client.get(url, headers={"If-None-Match": after_limits.headers["etag"]})
     assert after_grades.status_code == 200
     assert after_grades.json()["grade"] is not None
+
+
+def test_a_process_filter_takes_the_qualified_id_of_the_hierarchy_too(client: TestClient) -> None:
+    bare = client.get("/api/v1/characteristics", params={"process": "turning"}).json()
+    qualified = client.get("/api/v1/characteristics", params={"process": "line1.turning"}).json()
+    assert [c["id"] for c in qualified] == [c["id"] for c in bare]
+    assert {c["id"] for c in qualified} == {"line1.turning.diameter", "line1.turning.length"}

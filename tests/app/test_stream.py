@@ -318,3 +318,14 @@ async def test_the_stream_needs_a_viewer_key_and_known_filter_values(running: Ru
     assert unknown.status_code == 422
     assert unknown.json()["detail"] == "line: no line with id 'nope'"
     assert running.service.events.subscriber_count == 0
+
+
+def test_a_qualified_process_id_filters_like_the_hierarchy_names_it() -> None:
+    from app.events import Event, EventFilter
+
+    def event(line: str, process: str) -> Event:
+        return Event(1, "point", "c", line, process, {})
+
+    wanted = EventFilter(processes=frozenset({"line1.turning"}))
+    assert wanted.matches(event("line1", "turning"))
+    assert not wanted.matches(event("line2", "turning"))

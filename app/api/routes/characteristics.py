@@ -51,11 +51,15 @@ def _editable(service: Service, characteristic_id: str) -> CharacteristicRecord:
 async def list_characteristics(
     service: ServiceDep, line: str | None = None, process: str | None = None
 ) -> list[CharacteristicPublic]:
-    """List the monitored characteristics, optionally of one line and/or process."""
+    """List the monitored characteristics, optionally of one line and/or process.
+
+    ``process`` is ``line.process`` (as in /processes) or a bare process id.
+    """
     return [
         _public(r)
         for r in service.monitor.characteristics
-        if (line is None or r.line == line) and (process is None or r.process == process)
+        if (line is None or r.line == line)
+        and (process is None or process in (r.process, f"{r.line}.{r.process}"))
     ]
 
 

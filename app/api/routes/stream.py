@@ -37,7 +37,8 @@ SHUTDOWN_GRACE_S = 2.0  # for the stream to end cleanly before it is cancelled
 RESYNC = "re-read /api/v1/characteristics/{id}/status for the current state"
 _FILTER_TEXT = (
     "repeat the parameter or separate ids with commas; any of them matches, and the "
-    "parameters combine (a process id is matched on every line that has it)"
+    "parameters combine (a process is line.process, or a bare process id matched on every "
+    "line that has it)"
 )
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -138,6 +139,10 @@ def _ids(service: Service, name: str) -> set[str]:
     lines = service.plant.lines
     if name == "line":
         return {r.line for r in records} | {line.id for line in lines}
-    if name == "process":
-        return {r.process for r in records} | {p.id for line in lines for p in line.processes}
+    if name == "process":  # a bare id (on every line that has it) or line.process
+        bare = {r.process for r in records} | {p.id for line in lines for p in line.processes}
+        qualified = {f"{r.line}.{r.process}" for r in records} | {
+            f"{line.id}.{p.id}" for line in lines for p in line.processes
+        }
+        return bare | qualified
     return {r.id for r in records}
