@@ -17,6 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import anyio.to_thread
+
 from app.monitor import Monitor
 from app.periods import Period
 from ingest.model import CostCategory
@@ -64,9 +66,26 @@ class PlantGrades:
 async def grade_plant(
     monitor: Monitor, store: Store, plant_id: str, period: Period, now: datetime
 ) -> PlantGrades:
-    """Grade every characteristic, process, line and the plant for ``period``."""
+    """Grade every characteristic, process, line and the plant for ``period``.
+
+    The store is read here; the grading itself (every characteristic's rolling Cpk
+    included) runs on a worker thread, so a large plant never stalls the event loop.
+    """
     verdicts = {c.process: c for c in await store.first_pass_counts(period.start, period.end)}
     costs = await store.cost_totals(period.start, period.end)
+    return await anyio.to_thread.run_sync(
+        _grade_all, monitor, verdicts, costs, plant_id, period, now
+    )
+
+
+def _grade_all(
+    monitor: Monitor,
+    verdicts: dict[str, FirstPassCount],
+    costs: list[CostTotal],
+    plant_id: str,
+    period: Period,
+    now: datetime,
+) -> PlantGrades:
     out = PlantGrades(period, now)
 
     processes: dict[tuple[str, str], list[str]] = defaultdict(list)
