@@ -94,13 +94,19 @@ class RowRejection:
     reason: str
 
 
+_GOOD_ROW = {"quality"}
+
+
 def _row_key(batch_key: str | None, kind: str, index: int, row: _Row) -> str:
     # without a key, the row's content is its identity
-    # a good row's identity is what it was before rows had a quality: resends still match
-    same = {"quality"} if getattr(row, "quality", None) is Quality.GOOD else None
-    content = row.model_dump_json(exclude=same)
-    basis = f"{batch_key}|{kind}|{index}" if batch_key else f"{kind}|{content}"
-    return "mes:" + hashlib.sha256(basis.encode()).hexdigest()[:32]
+    if batch_key:
+        basis = f"{batch_key}|{kind}|{index}".encode()
+    else:
+        # a good row's identity is what it was before rows had a quality: resends still match
+        same = _GOOD_ROW if getattr(row, "quality", None) is Quality.GOOD else None
+        # the serializer's own call: model_dump_json's bytes, without its wrapper
+        basis = f"{kind}|".encode() + row.__pydantic_serializer__.to_json(row, exclude=same)
+    return "mes:" + hashlib.sha256(basis).hexdigest()[:32]
 
 
 def normalise(
@@ -117,6 +123,7 @@ def normalise(
             DeadLetter(now, SOURCE, f"{row}.{field}: {reason}", body.model_dump_json())
         )
 
+    stored = sub.measurements
     for i, m in enumerate(batch.measurements):
         if m.characteristic not in known_characteristics:
             reject(
@@ -127,16 +134,16 @@ def normalise(
             )
             continue
         try:
-            sub.measurements.append(
+            stored.append(
                 Measurement(
                     m.time,
                     m.characteristic,
                     m.value,
                     m.ingest_id or _row_key(key, "m", i, m),
                     SOURCE,
-                    part=m.part,
-                    lot=m.lot,
-                    quality=m.quality,
+                    m.part,
+                    m.lot,
+                    m.quality,
                 )
             )
         except InvalidRecord as exc:

@@ -78,6 +78,15 @@ def _check_time(value: datetime, name: str = "time") -> None:
 
 
 def _check_text(value: str, name: str, required: bool = True) -> None:
+    # the common case, plain ASCII text, in a few C calls: no surrogate can hide in it
+    if (
+        type(value) is str
+        and len(value) <= 256
+        and value.isascii()
+        and "\x00" not in value
+        and not (required and (not value or value.isspace()))
+    ):
+        return
     if not isinstance(value, str):
         raise InvalidRecord(name, f"must be text, got {type(value).__name__}")
     if required and not value.strip():
@@ -90,6 +99,17 @@ def _check_text(value: str, name: str, required: bool = True) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate, e.g. from a JSON "\ud800" escape
         raise InvalidRecord(name, "is not valid Unicode text (a lone surrogate)") from None
+
+
+def _check_value(value: float) -> None:
+    if type(value) is float and -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+        return  # finite (NaN fails both comparisons) and in range: the common case
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRecord("value", f"must be a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise InvalidRecord("value", f"must be finite, got {value}")
+    if abs(value) > MAX_ABS_VALUE:
+        raise InvalidRecord("value", f"beyond ±{MAX_ABS_VALUE:g}, got {value:g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +129,11 @@ class Measurement:
         _check_time(self.time)
         _check_text(self.characteristic, "characteristic")
         _check_text(self.ingest_id, "ingest_id")
-        if isinstance(self.value, bool) or not isinstance(self.value, int | float):
-            raise InvalidRecord("value", f"must be a number, got {type(self.value).__name__}")
-        if not math.isfinite(self.value):
-            raise InvalidRecord("value", f"must be finite, got {self.value}")
-        if abs(self.value) > MAX_ABS_VALUE:
-            raise InvalidRecord("value", f"beyond ±{MAX_ABS_VALUE:g}, got {self.value:g}")
-        for name in ("part", "lot"):
-            text = getattr(self, name)
-            if text is not None:
-                _check_text(text, name)
+        _check_value(self.value)
+        if self.part is not None:
+            _check_text(self.part, "part")
+        if self.lot is not None:
+            _check_text(self.lot, "lot")
 
 
 @dataclass(frozen=True, slots=True)

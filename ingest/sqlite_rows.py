@@ -9,7 +9,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from ingest.model import Measurement, Quality
@@ -22,10 +22,13 @@ T = TypeVar("T")
 _IN_CHUNK = 500  # stays under SQLite's bound-parameter limit
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
 def to_us(t: datetime) -> int:
     """Microseconds since the Unix epoch (UTC) of an aware datetime."""
-    delta = t - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (t - _EPOCH) // _ONE_US
 
 
 def from_us(us: int) -> datetime:
@@ -58,6 +61,33 @@ def unseen(conn: sqlite3.Connection, table: str, items: Sequence[T]) -> list[T]:
     for item, key in zip(items, ids, strict=True):
         if key not in stored:
             stored.add(key)
+            fresh.append(item)
+    return fresh
+
+
+def measurement_values(m: Measurement) -> tuple[Any, ...]:
+    """The ``measurements`` columns (ingest_id, characteristic, time_us, value, part, lot,
+    source, quality) of one record."""
+    return (
+        m.ingest_id,
+        m.characteristic,
+        (m.time - _EPOCH) // _ONE_US,
+        float(m.value),
+        m.part,
+        m.lot,
+        m.source,
+        m.quality.value,
+    )
+
+
+def first_of_each(items: Sequence[T], keys: set[str]) -> list[T]:
+    """The items whose ingest_id is in ``keys``, in order, each key's first one only."""
+    fresh: list[T] = []
+    left = set(keys)
+    for item in items:
+        key = item.ingest_id  # type: ignore[attr-defined]
+        if key in left:
+            left.discard(key)
             fresh.append(item)
     return fresh
 

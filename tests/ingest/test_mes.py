@@ -169,3 +169,93 @@ def test_without_a_key_identical_rows_get_identical_ids() -> None:
     assert first == twin == again.measurements[0].ingest_id
     assert other != first
     assert first.startswith("mes:")
+
+
+PINNED_ROWS = [
+    {"characteristic": "line1.turning.diameter", "value": 25.01, "time": "2026-03-01T08:00:00Z"},
+    {
+        "characteristic": "line1.turning.diameter",
+        "value": 1e20,
+        "time": "2026-03-01T09:00:00.123456+01:00",
+        "part": "S-1",
+        "lot": "L7",
+    },
+    {
+        "characteristic": "line1.turning.length",
+        "value": -0.0,
+        "time": "2026-03-01T08:00:00Z",
+        "quality": "uncertain",
+    },
+    {
+        "characteristic": "line1.turning.length",
+        "value": 3,
+        "time": "2026-03-01T08:00:00.5-05:30",
+        "part": 'Ø 25 "h6"',
+        "quality": "good",
+    },
+    {
+        "characteristic": "line1.turning.length",
+        "value": 1.5e-7,
+        "time": "2026-03-01T08:00:00Z",
+        "lot": "lot\u00e9\u4e2d",
+    },
+    {
+        "characteristic": "line1.turning.length",
+        "value": 1.0,
+        "time": "2026-03-01T08:00:00Z",
+        "ingest_id": "own-1",
+    },
+]
+PINNED_OTHERS = {
+    "verdicts": [
+        {"process": "line2.vision", "part": "S1", "ok": False, "time": "2026-03-01T08:00:00Z"}
+    ],
+    "cost_events": [
+        {"scope": "line1", "category": "scrap", "amount": 42.5, "time": "2026-03-01T08:00:00Z"}
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param(
+            None,
+            [
+                "mes:28e9dc90779fa4f779eaff8e3a152a13",
+                "mes:5ec5257608ab1c45d3ab0ec1f58045eb",
+                "mes:ca52c24fa31d980c1a63a3680110590f",
+                "mes:cfdce06e2de6e85beb788e6374777579",
+                "mes:ca7455d238a065059e04bb0b91e194c2",
+                "own-1",
+                "mes:ba5afd70a63f0f0968a60cbcf710d64f",
+                "mes:b7acfffcd9237d2f4e93b0c223b13c6a",
+            ],
+            id="row content",
+        ),
+        pytest.param(
+            "batch-7",
+            [
+                "mes:69e535607b17e31da0263d1a81e7818e",
+                "mes:fdf60237a3c8f27c92b65bc5c8313123",
+                "mes:46fe33708f3e8fc39df6d4b38f43e477",
+                "mes:eacdbc2449e4523d0dad6b275573ce1a",
+                "mes:bffc0247036c1b1ab43c8b7dc5e0b3dd",
+                "own-1",
+                "mes:8553f19a648a0da0526f8ee23ec0e497",
+                "mes:f6510abbbe0ec68297f4e8e261d2a03d",
+            ],
+            id="idempotency key",
+        ),
+    ],
+)
+def test_ingest_ids_stay_what_earlier_versions_derived(
+    key: str | None, expected: list[str]
+) -> None:
+    # stored ids are compared with those of resends: the derivation must never change
+    batch = _batch(idempotency_key=key, measurements=PINNED_ROWS, **PINNED_OTHERS)
+
+    sub, rejected = normalise(batch, KNOWN, NOW)
+
+    assert rejected == []
+    assert [r.ingest_id for r in (*sub.measurements, *sub.verdicts, *sub.cost_events)] == expected

@@ -15,6 +15,12 @@ from ingest.model import CostCategory, Quality
 from tests.ingest.records import cost_event, measurement, verdict
 
 NAIVE = datetime(2025, 3, 14, 8, 0)
+
+
+class SubFloat(float):
+    """A float that is not exactly ``float``, as ``numpy.float64`` is."""
+
+
 LONG_TEXT = "x" * 257
 
 
@@ -186,6 +192,60 @@ def test_a_value_whose_square_would_overflow_is_refused_by_name() -> None:
     with pytest.raises(InvalidRecord, match=r"value: beyond ±1e\+100"):
         measurement(0, value=1e200)
     assert measurement(0, value=-1e100).value == -1e100
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        pytest.param("characteristic", "é" * 256, id="256 non-ASCII characters"),
+        pytest.param("characteristic", " line1 . diameter ", id="ASCII with spaces"),
+        pytest.param("part", "Ø 25 h6 \u00a0 中", id="non-ASCII with spaces"),
+        pytest.param("lot", "\x7f", id="DEL, an ASCII control character"),
+    ],
+)
+def test_unusual_but_good_text_is_accepted(field: str, text: str) -> None:
+    assert getattr(measurement(0, **{field: text}), field) == text
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "problem"),
+    [
+        pytest.param("characteristic", "\t\n ", "must not be empty", id="ASCII blanks"),
+        pytest.param("part", "\u00a0\u2003", "must not be empty", id="non-ASCII blanks"),
+        pytest.param("lot", "é" * 257, "longer than 256 characters", id="257 non-ASCII"),
+        pytest.param("ingest_id", "a\x00b", "contains a NUL character", id="NUL"),
+        pytest.param("lot", "é\x00", "contains a NUL character", id="NUL after non-ASCII"),
+        pytest.param("part", b"S1", "must be text, got bytes", id="bytes"),
+    ],
+)
+def test_bad_text_is_refused_with_its_problem(field: str, text: Any, problem: str) -> None:
+    with pytest.raises(InvalidRecord) as caught:
+        measurement(0, **{field: text})
+
+    assert (caught.value.field, caught.value.problem) == (field, problem)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        pytest.param(25, None, id="int"),
+        pytest.param(1e100, None, id="the largest"),
+        pytest.param(-1e100, None, id="the most negative"),
+        pytest.param(SubFloat(25.01), None, id="a float subclass (numpy.float64 is one)"),
+        pytest.param(SubFloat(math.nan), "must be finite, got nan", id="NaN of a subclass"),
+        pytest.param(SubFloat(2e100), "beyond ±1e+100, got 2e+100", id="big subclass"),
+        pytest.param(10**101, "beyond ±1e+100, got 1e+101", id="big int"),
+        pytest.param(False, "must be a number, got bool", id="bool"),
+    ],
+)
+def test_values_are_checked_whatever_their_number_type(value: Any, problem: str | None) -> None:
+    if problem is None:
+        assert measurement(0, value=value).value == value
+        return
+    with pytest.raises(InvalidRecord) as caught:
+        measurement(0, value=value)
+
+    assert (caught.value.field, caught.value.problem) == ("value", problem)
 
 
 def test_text_with_a_lone_surrogate_is_refused_by_name() -> None:
