@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -216,6 +217,9 @@ class Service:
             self.mqtt.start()
         for collector in self.opcua:
             collector.start()
+        # the start-up objects (engine state, numba, config) live as long as the service:
+        # out of the collector's way, full collections no longer walk them (shorter pauses)
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop intake, flush what was accepted (its PUBACKs go out), then disconnect."""
