@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,11 +18,6 @@ from tests.support.api import key_headers
 CHAR = "line1.turning.diameter"
 OPERATOR = "shift-lead-anna"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,6 @@ from spc import control_limits
 from tests.support.api import key_headers
 
 CHAR = "line1.turning.diameter"
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers=key_headers(settings)) as test_client:
-        yield test_client
 
 
 def _rows(values: list[float], start: datetime, char: str = CHAR) -> list[dict[str, Any]]:

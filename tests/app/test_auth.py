@@ -20,11 +20,6 @@ PUSH = {"measurements": [{"characteristic": CHAR, "value": 25.0, "time": "2026-1
 
 
 @pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client

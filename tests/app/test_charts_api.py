@@ -8,9 +8,7 @@ after that instant (at most 5 minutes ahead, as the push allows).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from scipy import stats
 
-from app import Settings, create_app
+from app import Settings
 from app.api.routes import charts
 from app.auth import Role
 from spc import capability
@@ -29,17 +27,6 @@ GAP = "line2.vision.gap"  # I-MR, Nelson rules
 LENGTH = "line1.turning.length"  # X-bar R, subgroups of 5
 D2_2 = 2.0 / math.sqrt(math.pi)  # d2 for moving ranges of 2 (exact)
 D2_5 = 2.325929  # d2 for subgroups of 5 (AIAG table, 2.326)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers=key_headers(settings)) as test_client:
-        yield test_client
 
 
 def _push(client: TestClient, char: str, values: list[float], start: datetime) -> None:

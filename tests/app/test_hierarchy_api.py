@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,11 +27,6 @@ from tests.support.api import key_headers
 DIAMETER = "line1.turning.diameter"
 ROUGHNESS = "line1.grinding.roughness"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,17 +16,6 @@ from tests.support.api import key_headers
 
 CHAR = "line1.turning.diameter"  # I-MR in the demo plant
 T0 = datetime(2026, 11, 2, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers=key_headers(settings)) as test_client:
-        yield test_client
 
 
 def _push(client: TestClient, values: np.ndarray, start: datetime) -> None:

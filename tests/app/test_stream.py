@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -141,11 +140,6 @@ class Running:
     def service(self) -> Service:
         service: Service = self.app.state.service
         return service
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
 
 
 @pytest.fixture

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app import Settings, create_app
+from app import Settings
 from app.auth import Role
 from app.transfer import TransferError, export_csv, import_csv, write_rejections
 from tests.support.api import key_headers
 
 CHAR = "line1.turning.diameter"
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def settings(tmp_path: Path, demo_config_path: Path) -> Settings:
-    return Settings(config=demo_config_path, data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), headers=key_headers(settings, Role.ADMIN)) as c:
-        yield c
 
 
 def _csv(path: Path, rows: list[list[str]], header: str = "time,characteristic,value,part") -> Path:
