@@ -13,6 +13,7 @@ from ingest.store import (
     CharacteristicRecord,
     GradeSnapshot,
     StoredLimits,
+    characteristic_values,
 )
 from spc import LimitSet
 
@@ -22,23 +23,7 @@ Row = tuple[Any, ...]
 
 
 def characteristic_row(r: CharacteristicRecord) -> Row:
-    return (
-        r.id,
-        r.name,
-        r.unit,
-        r.line,
-        r.process,
-        r.lsl,
-        r.usl,
-        r.target,
-        r.chart,
-        r.subgroup_size,
-        Jsonb(list(r.rules)),
-        r.source_kind,
-        r.source_address,
-        r.origin,
-        Jsonb({"ewma": r.ewma, "cusum": r.cusum}),
-    )
+    return characteristic_values(r, Jsonb)
 
 
 def characteristic_from_row(r: Row) -> CharacteristicRecord:

@@ -50,6 +50,7 @@ from ingest.store import (
     HistoryCursor,
     HistoryPage,
     StoredLimits,
+    characteristic_values,
 )
 from ingest.time_buckets import bucket_range, whole_seconds
 
@@ -137,26 +138,7 @@ class SqliteStore:
 
     # characteristics -----------------------------------------------------------------
     async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None:
-        rows = [
-            (
-                r.id,
-                r.name,
-                r.unit,
-                r.line,
-                r.process,
-                r.lsl,
-                r.usl,
-                r.target,
-                r.chart,
-                r.subgroup_size,
-                json.dumps(list(r.rules)),
-                r.source_kind,
-                r.source_address,
-                r.origin,
-                json.dumps({"ewma": r.ewma, "cusum": r.cusum}),
-            )
-            for r in records
-        ]
+        rows = [characteristic_values(r, json.dumps) for r in records]
 
         def write(conn: sqlite3.Connection) -> None:
             with Transaction(conn):

@@ -15,10 +15,10 @@ Conventions shared by every backend:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from spc import LimitSet
@@ -48,6 +48,18 @@ class CharacteristicRecord:
     origin: str = "config"
     ewma: tuple[float, float] | None = (0.2, 3.0)  # (lambda, L), None: off
     cusum: tuple[float, float] | None = (0.5, 4.0)  # (k, h) in sigma units, None: off
+
+
+def characteristic_values(
+    r: CharacteristicRecord, as_json: Callable[[Any], Any]
+) -> tuple[Any, ...]:
+    """A characteristic's column values in table order; ``as_json`` encodes its two JSON
+    columns (rules, and the EWMA/CUSUM settings) the way the backend's driver wants."""
+    return (
+        r.id, r.name, r.unit, r.line, r.process, r.lsl, r.usl, r.target, r.chart,
+        r.subgroup_size, as_json(list(r.rules)), r.source_kind, r.source_address, r.origin,
+        as_json({"ewma": r.ewma, "cusum": r.cusum}),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
