@@ -29,7 +29,6 @@ from app.errors import PROBLEM, install_error_handlers
 from app.settings import Settings
 from app.wiring import Service
 
-__version__ = "0.1.0"
 _PROBLEM_REF = "#/components/schemas/ProblemPublic"
 _PROBLEMS = {
     400: "the body cannot be read (not UTF-8 JSON)",
@@ -84,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="spcmon",
-        version=__version__,
+        version=settings.version,
         summary="Real-time shop-floor SPC monitoring",
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
