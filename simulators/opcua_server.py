@@ -5,7 +5,8 @@ Address space: ``Objects/Demo/<line>/<process>/<variable>``. The namespace
 is exactly the ``source.opcua.node_id`` of the plant configuration (for example
 ``ns=2;s=Demo/line1/turning/diameter``). Every takt the next part's values are written with
 a UTC SourceTimestamp and StatusCode Good, so subscribed clients see one data change per
-characteristic per part.
+characteristic per part; a scenario's bad-quality values go out as BadSensorFailure and its
+lost values are not written at all.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStringParsingError
 
 from simulators.plant import SimCharacteristic, load_plant
-from simulators.scenario import Scenario, ValueGenerator
+from simulators.scenario import PartReadings, Scenario, ValueGenerator
 
 _log = logging.getLogger(__name__)
 
@@ -120,21 +121,36 @@ class OpcuaLineSimulator:
         """Write the next part now and return its values by characteristic id.
 
         `values` forces exact values for some or all characteristics (the rest are drawn
-        from the scenario as usual). Raises RuntimeError outside the ``async with`` block.
+        from the scenario as usual). Values the scenario marks lost are not written; bad
+        ones are written with StatusCode Bad. Raises RuntimeError outside ``async with``.
         """
+        async with self._lock:
+            fault_known = self.generator.fault_started_at is not None
+            readings = self.generator.next_readings(datetime.now(UTC), values)
+            await self._write(readings)
+        if not fault_known and self.generator.fault_started_at is not None:
+            self._write_truth()
+        return readings.values
+
+    async def write_readings(self, readings: PartReadings) -> None:
+        """Write a part made elsewhere (a whole simulated plant): its served values only.
+
+        Lost values are skipped, bad ones written with StatusCode Bad, each with the part's
+        time as SourceTimestamp. Raises RuntimeError outside the ``async with`` block.
+        """
+        async with self._lock:
+            await self._write(readings)
+
+    async def _write(self, readings: PartReadings) -> None:
         if self._server is None:
             raise RuntimeError("the OPC UA simulator is not running: use `async with`")
-        server = self._server
-        async with self._lock:
-            now = datetime.now(UTC)
-            shift_known = self.generator.shift_started_at is not None
-            part = self.generator.next_part(now, values)
-            for char_id, value in part.items():
-                await server.write_attribute_value(self._node_ids[char_id], _data_value(value, now))
-            self._parts_published += 1
-        if not shift_known and self.generator.shift_started_at is not None:
-            self._write_truth()
-        return part
+        for char_id, value in readings.values.items():
+            node_id = self._node_ids.get(char_id)
+            if node_id is None or char_id in readings.lost:
+                continue
+            bad = char_id in readings.bad
+            await self._server.write_attribute_value(node_id, _data_value(value, readings.at, bad))
+        self._parts_published += 1
 
     async def _publish_every_takt(self, takt_s: float) -> None:
         loop = asyncio.get_running_loop()
@@ -152,10 +168,12 @@ class OpcuaLineSimulator:
             self.generator.write_ground_truth(self._truth_path)
 
 
-def _data_value(value: float, at: datetime) -> ua.DataValue:
+def _data_value(value: float, at: datetime, bad: bool = False) -> ua.DataValue:
+    # BadSensorFailure: what a PLC reports for a channel it cannot read properly
+    status = StatusCodes.BadSensorFailure if bad else StatusCodes.Good
     return ua.DataValue(
         Value=ua.Variant(value, ua.VariantType.Double),
-        StatusCode=ua.StatusCode(ua.UInt32(StatusCodes.Good)),
+        StatusCode=ua.StatusCode(ua.UInt32(status)),
         # asyncua annotates timestamps with its DateTime marker class; it encodes any aware
         # datetime, which is what we pass.
         SourceTimestamp=at,  # type: ignore[arg-type]

@@ -1,10 +1,15 @@
 """Scenarios with a known ground truth: reproducible part values from a seed.
 
-A `ValueGenerator` draws one value per characteristic per part from independent normal
-distributions (numpy ``default_rng(seed)``, drawn in characteristic order), so the same
-seed and the same characteristics always give the same sequence. In the ``mean-shift``
-scenario the shifted characteristics move to ``nominal + shift_sigma * sigma`` from part
-index ``shift_after_parts`` on (part indices start at 0).
+A `ValueGenerator` draws one value per characteristic per part, nominal + sigma * z with
+z from numpy ``default_rng(seed)`` (drawn in characteristic order), so the same seed and
+the same characteristics always give the same sequence, and a faulty run shares its base
+noise with the in-control run of the same seed. The scenario's fault (see
+`simulators.faults`) then acts on the characteristics it names (all by default) from its
+start part on. Part indices start at 0.
+
+The ground truth (`ValueGenerator.ground_truth`) is the contract with the detection
+scorer (``simulators.scorer``): format ``spcmon-ground-truth/1``, one fault entry per
+affected characteristic, with the wall-clock times of its first and last-plus-one parts.
 """
 
 from __future__ import annotations
@@ -16,41 +21,74 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 import numpy as np
 
+from simulators.faults import FAULT_KINDS, FaultKind, FaultSpec, apply_fault
 from simulators.plant import SimCharacteristic
 
 _log = logging.getLogger(__name__)
 
-ScenarioName = Literal["in-control", "mean-shift"]
-SCENARIO_NAMES: tuple[str, ...] = get_args(ScenarioName)
+ScenarioName = FaultKind
+SCENARIO_NAMES: tuple[str, ...] = FAULT_KINDS
+TRUTH_FORMAT = "spcmon-ground-truth/1"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """What the simulated process does: stay in control, or shift its mean after a while."""
+    """What the simulated process does: one fault (or none), where and from when.
+
+    `size` is the fault's magnitude in the kind's unit (see `simulators.faults`; None:
+    its default); `affected` lists characteristic ids (empty: all of them).
+    """
 
     name: ScenarioName
     seed: int
-    shift_sigma: float = 2.0
-    shift_after_parts: int = 100
-    shifted: tuple[str, ...] = ()  # characteristic ids; empty = all
+    start_part: int = 100
+    size: float | None = None
+    affected: tuple[str, ...] = ()
+    end_part: int | None = None
+    tool_change_every: int | None = None
+    period_parts: int = 40
+    rate: float = 0.02
 
     def __post_init__(self) -> None:
-        if self.name not in SCENARIO_NAMES:
-            raise ValueError(f"scenario must be one of {SCENARIO_NAMES}, got {self.name!r}")
-        if self.shift_after_parts < 0:
-            raise ValueError(f"shift_after_parts must be >= 0, got {self.shift_after_parts}")
-        if not np.isfinite(self.shift_sigma):
-            raise ValueError(f"shift_sigma must be a finite number, got {self.shift_sigma}")
+        self.fault  # noqa: B018 -- validates the parameters now, with a clear message
 
-    def shifts(self, characteristic_id: str) -> bool:
-        """Return True when this scenario shifts the mean of `characteristic_id`."""
-        if self.name != "mean-shift":
+    @property
+    def fault(self) -> FaultSpec:
+        """The fault this scenario injects."""
+        return FaultSpec(
+            kind=self.name,
+            start=self.start_part,
+            size=self.size,
+            end=self.end_part,
+            tool_change_every=self.tool_change_every,
+            period_parts=self.period_parts,
+            rate=self.rate,
+        )
+
+    def affects(self, characteristic_id: str) -> bool:
+        """Return True when the fault acts on `characteristic_id`."""
+        if self.name == "in-control":
             return False
-        return not self.shifted or characteristic_id in self.shifted
+        return not self.affected or characteristic_id in self.affected
+
+
+@dataclass(frozen=True)
+class PartReadings:
+    """One part: its values by characteristic id, and which are bad or never delivered."""
+
+    index: int
+    at: datetime
+    values: dict[str, float]
+    bad: frozenset[str] = frozenset()
+    lost: frozenset[str] = frozenset()
+
+    def delivered(self) -> dict[str, float]:
+        """The values a publisher sends (the lost ones left out)."""
+        return {k: v for k, v in self.values.items() if k not in self.lost}
 
 
 def utc_iso(moment: datetime) -> str:
@@ -61,92 +99,148 @@ def utc_iso(moment: datetime) -> str:
 class ValueGenerator:
     """Produces one value per characteristic per part, reproducibly from the scenario seed."""
 
-    def __init__(self, scenario: Scenario, characteristics: Sequence[SimCharacteristic]) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        characteristics: Sequence[SimCharacteristic],
+        *,
+        plant_id: str | None = None,
+        takt_s: float | None = None,
+    ) -> None:
         self.scenario = scenario
         self.characteristics = tuple(characteristics)
+        self._spec = scenario.fault
         self._rng = np.random.default_rng(scenario.seed)
+        self._extra = np.random.default_rng([scenario.seed, 1])
         self._nominal = np.array([c.nominal for c in self.characteristics], dtype=np.float64)
         self._sigma = np.array([c.sigma for c in self.characteristics], dtype=np.float64)
-        shift = [
-            scenario.shift_sigma * c.sigma if scenario.shifts(c.id) else 0.0
-            for c in self.characteristics
-        ]
-        self._shift = np.array(shift, dtype=np.float64)
+        self._mask = np.array([scenario.affects(c.id) for c in self.characteristics])
+        self._ids = [c.id for c in self.characteristics]
+        self._affected_ids = frozenset(i for i, m in zip(self._ids, self._mask, strict=True) if m)
+        self._frozen = self._nominal.copy()
+        self._plant_id = plant_id
+        self._takt_s = takt_s
         self._parts = 0
-        self._shift_started_at: datetime | None = None
-        served = {c.id for c in self.characteristics}
-        ignored = sorted(set(scenario.shifted) - served)
+        self._first_at: datetime | None = None
+        self._fault_started_at: datetime | None = None
+        self._fault_ended_at: datetime | None = None
+        ignored = sorted(set(scenario.affected) - set(self._ids))
         if ignored:
-            _log.info("shifted ids not served by this generator, ignored: %s", ignored)
+            _log.info("affected ids not served by this generator, ignored: %s", ignored)
 
     @property
     def parts_generated(self) -> int:
-        """How many parts `next_part` has produced so far."""
+        """How many parts have been produced so far."""
         return self._parts
 
     @property
-    def shift_started_at(self) -> datetime | None:
-        """Wall-clock UTC time of the first shifted part, once it has been generated."""
-        return self._shift_started_at
+    def fault_started_at(self) -> datetime | None:
+        """Wall-clock UTC time of the first faulty part, once it has been generated."""
+        return self._fault_started_at
 
-    def shift_active(self, part_index: int | None = None) -> bool:
-        """Return True when part `part_index` (default: the next one) is shifted."""
-        index = self._parts if part_index is None else part_index
-        return self.scenario.name == "mean-shift" and index >= self.scenario.shift_after_parts
+    # the name the first simulators used; kept for their callers
+    shift_started_at = fault_started_at
+
+    def fault_active(self, part_index: int | None = None) -> bool:
+        """Return True when part `part_index` (default: the next one) is faulty."""
+        return self._spec.active(self._parts if part_index is None else part_index)
 
     def next_part(
         self, at: datetime | None = None, overrides: Mapping[str, float] | None = None
     ) -> dict[str, float]:
-        """Return the next part's values by characteristic id.
+        """Return the next part's values by characteristic id (see `next_readings`)."""
+        return self.next_readings(at, overrides).values
 
-        `at` is the part's wall-clock time (default: now, UTC); it is recorded as the shift
-        start when this is the first shifted part. `overrides` replaces generated values
-        (tests use it to force exact values); the random stream advances either way, so
-        forcing a value does not change the parts that follow. Unknown ids raise ValueError.
+    def next_readings(
+        self, at: datetime | None = None, overrides: Mapping[str, float] | None = None
+    ) -> PartReadings:
+        """Return the next part: values, and the ids sent with bad quality or lost.
+
+        `at` is the part's wall-clock time (default: now, UTC); faster-than-real-time runs
+        pass simulated times. `overrides` replaces generated values (tests force exact
+        values this way); the random streams advance either way, so forcing a value does
+        not change the parts that follow. Unknown ids raise ValueError.
         """
-        unknown = sorted(set(overrides or {}) - {c.id for c in self.characteristics})
+        unknown = sorted(set(overrides or {}) - set(self._ids))
         if unknown:
             raise ValueError(
-                f"unknown characteristic ids {unknown}: this generator serves "
-                f"{[c.id for c in self.characteristics]}"
+                f"unknown characteristic ids {unknown}: this generator serves {self._ids}"
             )
-        noise = self._rng.standard_normal(len(self.characteristics))
-        values = self._nominal + self._sigma * noise
-        if self.shift_active():
-            values = values + self._shift
-            if self._shift_started_at is None:
-                self._shift_started_at = at or datetime.now(UTC)
-                _log.info(
-                    "mean shift of %s sigma started at part %d (%s)",
-                    self.scenario.shift_sigma,
-                    self._parts,
-                    utc_iso(self._shift_started_at),
-                )
+        at = at or datetime.now(UTC)
+        index = self._parts
+        z = self._rng.standard_normal(len(self._ids))
+        values = self._nominal + self._sigma * z
+        faulty = self._spec.active(index)
+        self._note_times(index, at, faulty)
+        if faulty:
+            apply_fault(
+                self._spec,
+                index,
+                values,
+                self._nominal,
+                self._sigma,
+                self._mask,
+                self._frozen,
+                self._extra,
+            )
+        else:
+            self._frozen = values  # what a sensor that sticks at the next part keeps showing
         self._parts += 1
-        part = {c.id: float(v) for c, v in zip(self.characteristics, values, strict=True)}
+        part = dict(zip(self._ids, values.tolist(), strict=True))
         part.update({key: float(value) for key, value in (overrides or {}).items()})
-        return part
+        kind = self._spec.kind
+        marked = self._affected_ids if faulty else frozenset()
+        return PartReadings(
+            index=index,
+            at=at,
+            values=part,
+            bad=marked if kind == "bad-quality" else frozenset(),
+            lost=marked if kind == "lost-connection" else frozenset(),
+        )
+
+    def _note_times(self, index: int, at: datetime, faulty: bool) -> None:
+        if self._first_at is None:
+            self._first_at = at
+        if faulty and self._fault_started_at is None:
+            self._fault_started_at = at
+            _log.info("fault started at part %d: %s", index, self._spec.describe())
+        end = self._spec.last_part
+        if end is not None and index == end and self._fault_ended_at is None:
+            self._fault_ended_at = at
 
     def ground_truth(self) -> dict[str, Any]:
-        """Return what the scenario really did, as a JSON-able dict."""
-        scenario = self.scenario
-        shift: dict[str, Any] | None = None
-        if scenario.name == "mean-shift":
-            started = self._shift_started_at
-            shift = {
-                "start_part_index": scenario.shift_after_parts,
+        """Return what the scenario really did, as a JSON-able dict (``TRUTH_FORMAT``)."""
+        spec, scenario = self._spec, self.scenario
+        started = self._fault_started_at
+        ended = self._fault_ended_at
+        faults = [
+            {
+                "id": f"{spec.kind}:{c.id}",
+                "kind": spec.kind,
+                "characteristic": c.id,
+                "start_part": spec.start,
+                "end_part": spec.last_part,
                 "started_at": utc_iso(started) if started is not None else None,
-                "size_sigma": scenario.shift_sigma,
+                "ended_at": utc_iso(ended) if ended is not None else None,
+                "params": spec.params(),
+                "description": spec.describe(),
             }
+            for c in self.characteristics
+            if scenario.affects(c.id)
+        ]
         return {
+            "format": TRUTH_FORMAT,
             "scenario": scenario.name,
             "seed": scenario.seed,
+            "plant": self._plant_id,
+            "takt_s": self._takt_s,
+            "started_at": utc_iso(self._first_at) if self._first_at is not None else None,
             "parts_generated": self._parts,
-            "shift": shift,
             "characteristics": {
-                c.id: _char_truth(c, scenario.shifts(c.id), float(delta))
-                for c, delta in zip(self.characteristics, self._shift, strict=True)
+                c.id: {"nominal": c.nominal, "sigma": c.sigma, "lsl": c.lsl, "usl": c.usl}
+                for c in self.characteristics
             },
+            "faults": faults,
         }
 
     def write_ground_truth(self, path: Path | str) -> None:
@@ -160,12 +254,3 @@ def write_json(path: Path | str, document: Mapping[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _char_truth(char: SimCharacteristic, shifted: bool, shift: float) -> dict[str, Any]:
-    return {
-        "nominal": char.nominal,
-        "sigma": char.sigma,
-        "shifted": shifted,
-        "shifted_mean": char.nominal + shift,
-    }

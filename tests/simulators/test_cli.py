@@ -23,10 +23,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
     [
         (["opcua", "--port", "0"], "--port"),
         (["opcua", "--takt", "-1"], "--takt"),
-        (["opcua", "--shift-after", "-3"], "--shift-after"),
-        (["opcua", "--scenario", "drift"], "--scenario"),
+        (["opcua", "--shift-after", "-3"], "--start/--shift-after"),
+        (["opcua", "--scenario", "tool-breakage"], "--scenario"),
         (["camera", "--broker", "http://x"], "--broker"),
-        (["camera", "--shifted", "no.such.id"], "--shifted"),
+        (["camera", "--shifted", "no.such.id"], "--affected"),
+        (["run", "--speed", "fast"], "--speed"),
+        (["run", "--opcua", "http://x:1"], "--opcua"),
+        (["run", "--api", "ftp://x"], "--api"),
+        (["run", "--rate", "nan"], "--rate"),
     ],
 )
 def test_bad_argument_is_an_error_naming_the_flag(
@@ -85,7 +89,7 @@ def test_camera_command_publishes_until_sigterm_and_leaves_the_ground_truth(
     document = json.loads(truth.read_text())
     assert document["seed"] == 4
     assert document["parts_generated"] > 2
-    assert document["shift"]["started_at"].endswith("Z")
+    assert document["faults"][0]["started_at"].endswith("Z")
 
 
 def test_opcua_command_serves_until_sigint(demo_config_path: Path, tmp_path: Path) -> None:
