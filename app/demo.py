@@ -1,26 +1,27 @@
 """`spcmon demo`: a broker, two simulated lines and the service, on this machine only.
 
 Starts Debian's mosquitto (the MQTT broker the loss-free guarantees are tested against)
-and both simulators as child processes on free loopback ports, then serves the API and
-dashboard in this process. Ctrl-C stops everything.
+and the simulated plant (``python -m simulators run``: OPC UA line, MQTT camera, MES push)
+as a child process on free loopback ports, then serves the API and dashboard in this
+process. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import uvicorn
 
+from app.auth import KeyRing, Role
 from app.local_broker import free_port, running_mosquitto, wait_for_port
 from app.main import create_app
 from app.settings import AuthSettings, HttpSettings, MqttSettings, OpcuaSettings, Settings
@@ -31,9 +32,14 @@ DEMO_CONFIG = REPO_ROOT / "deploy" / "examples" / "demo-plant.yaml"
 
 
 @contextmanager
-def _child(args: list[str], log_path: Path, what: str, port: int) -> Iterator[None]:
+def _child(
+    args: list[str], log_path: Path, what: str, port: int, env: dict[str, str] | None = None
+) -> Iterator[None]:
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT)
+        proc = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
+        )  # fmt: skip
         try:
             wait_for_port(port, f"{what} (log: {log_path})")
             yield
@@ -58,21 +64,6 @@ def _serve_in_thread(settings: Settings, port: int) -> tuple[uvicorn.Server, thr
     return server, thread
 
 
-def _wait_for_collectors(port: int, timeout_s: float = 30.0) -> None:
-    """Block until /healthz reports every collector connected (the line is being read)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                collectors = json.load(r)["collectors"]
-            if collectors and all(collectors.values()):
-                return
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.2)
-    _log.warning("collectors not all connected after %.0f s; starting the camera anyway", timeout_s)
-
-
 def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, seed: int) -> None:
     """Run the whole demo until interrupted.
 
@@ -83,10 +74,8 @@ def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, se
     if data_dir.exists():
         shutil.rmtree(data_dir)  # every demo run starts from a fresh baseline
     data_dir.mkdir(parents=True)
-    scenario = ["--scenario", "mean-shift", "--shift-sigma", "2.5", "--shift-after",
-                str(shift_after), "--seed", str(seed), "--takt", str(takt_s)]  # fmt: skip
-    sim = [sys.executable, "-m", "simulators"]
-    config = ["--config", str(DEMO_CONFIG)]
+    scenario = ["--scenario", "mean-shift", "--size", "2.5", "--start", str(shift_after),
+                "--seed", str(seed), "--takt", str(takt_s)]  # fmt: skip
     with ExitStack() as stack:
         try:
             broker = stack.enter_context(running_mosquitto(data_dir / "mosquitto"))
@@ -101,19 +90,20 @@ def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, se
             http=HttpSettings(port=http_port),
             auth=AuthSettings(anonymous_read=True),  # the demo's dashboard reads without a key
         )
+        _, ingest_key = KeyRing(settings.keys_file).create("demo-mes", Role.INGEST)
         server, thread = _serve_in_thread(settings, http_port)
         stack.callback(thread.join, 10)
         stack.callback(setattr, server, "should_exit", True)
+        # one simulated plant: OPC UA tags of line 1, the vision camera of line 2 over MQTT,
+        # and the MES pushing every station's verdicts and the scrap, rework and output value
         stack.enter_context(_child(
-            [*sim, "opcua", *config, "--port", str(opcua_port), *scenario,
-             "--ground-truth", str(data_dir / "ground-truth-opcua.json")],
-            data_dir / "sim-opcua.log", "OPC UA simulator", opcua_port,
-        ))  # fmt: skip
-        _wait_for_collectors(http_port)
-        stack.enter_context(_child(
-            [*sim, "camera", *config, "--broker", broker.url, *scenario,
-             "--ground-truth", str(data_dir / "ground-truth-camera.json")],
-            data_dir / "sim-camera.log", "vision camera", broker.port,
+            [sys.executable, "-m", "simulators", "run", "--config", str(DEMO_CONFIG),
+             "--opcua", f"opc.tcp://127.0.0.1:{opcua_port}", "--mqtt", broker.url,
+             "--api", f"http://127.0.0.1:{http_port}", *scenario,
+             "--dead-letters", str(data_dir / "mes-dead-letters.jsonl"),
+             "--ground-truth", str(data_dir / "ground-truth.json")],
+            data_dir / "simulated-plant.log", "simulated plant", opcua_port,
+            env={"SPCMON_SIM_API_KEY": ingest_key},
         ))  # fmt: skip
         url = f"http://127.0.0.1:{http_port}/"
         print(f"\nspcmon demo: dashboard {url}  API {url}docs  metrics {url}metrics")

@@ -15,8 +15,9 @@ three times over, each copy with another alarm policy, all fed the very same val
 The simulated plant (`simulators.production` via `simulators.scenario`) makes
 ``baseline + in-control + fault`` parts per characteristic, one per second, stamped
 backwards from now, and the simulators' MES pusher posts them live (alarms on). Phase I is
-the service's default baseline (25 points): limits are *estimated*, as on a real line, so
-the in-control ARLs are below the known-parameter textbook values (benchmarks/arl.py).
+the service's default baseline (25 points; ``--baseline``): limits are *estimated*, as on
+a real line, so the in-control ARLs are below the known-parameter textbook values
+(benchmarks/arl.py).
 The simulators' scorer (`simulators.scorer`, which defines every figure) then reads the
 charts and alarms back through the API. In-control figures come from the in-control
 scenario (``--in-control-parts`` Phase II points per characteristic).
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import statistics
 import sys
 import tempfile
 import time
@@ -42,6 +42,8 @@ from fastapi.testclient import TestClient
 
 from app import Settings, create_app
 from app.auth import KeyRing, Role
+from app.settings import SpcSettings
+from simulators.faults import FaultKind
 from simulators.mes_pusher import MesPusher
 from simulators.plant import SimCharacteristic, derive_sigma
 from simulators.plant_run import Pace
@@ -50,7 +52,6 @@ from simulators.scorer import ScoreReport, parse_ground_truth, score
 from simulators.service_reader import read_signals
 
 LSL, TARGET, USL = 9.5, 10.0, 10.5
-BASELINE = 25  # the service's default Phase I size (SPCMON_SPC__BASELINE_SIZE)
 POLICIES: dict[str, dict[str, Any]] = {
     "default": {},
     "western_electric": {"rules": "western_electric", "ewma": None, "cusum": None},
@@ -63,9 +64,8 @@ class Case:
     """One scenario of the table: a fault kind with its size, and how long to watch."""
 
     label: str
-    kind: str
+    kind: FaultKind
     size: float | None = None
-    extra: tuple[tuple[str, Any], ...] = ()
 
 
 CASES = (
@@ -96,11 +96,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = CASES[:2] if args.quick else CASES
     chars = _replicates(reps)
     started = time.monotonic()
-    in_control = _measure(Case("in control", "in-control"), chars, BASELINE + calm, args.seed)
+    base = args.baseline
+    in_control = _measure(Case("in control", "in-control"), chars, base + calm, args.seed, base)
     rows = [
-        (case, _measure(case, chars, BASELINE + args.lead + watch, args.seed, args.lead))
+        (case, _measure(case, chars, base + args.lead + watch, args.seed, base, args.lead))
         for case in cases
     ]
+    print(f"Phase I baseline: {base} points per characteristic.\n")
     print(_table(in_control, rows, reps, args.lead, watch, calm))
     print(f"\n({time.monotonic() - started:.0f} s, seed {args.seed})", file=sys.stderr)
     return 0
@@ -120,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
         default=1000,
         help="Phase II parts per characteristic in the in-control case",
     )
+    parser.add_argument("--baseline", type=int, default=SpcSettings().baseline_size,
+                        help="Phase I points (default: the service's default)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 cases, 4 replicates")
     return parser
 
@@ -172,11 +176,13 @@ def _plant_yaml(chars: Sequence[SimCharacteristic]) -> dict[str, Any]:
 
 
 @contextmanager
-def _service(chars: Sequence[SimCharacteristic]) -> Iterator[TestClient]:
+def _service(chars: Sequence[SimCharacteristic], baseline: int) -> Iterator[TestClient]:
     with tempfile.TemporaryDirectory(prefix="spcmon-detection-") as tmp:
         config = Path(tmp) / "plant.yaml"
         config.write_text(yaml.safe_dump(_plant_yaml(chars)), encoding="utf-8")
-        settings = Settings(config=config, data_dir=Path(tmp) / "data")
+        settings = Settings(
+            config=config, data_dir=Path(tmp) / "data", spc=SpcSettings(baseline_size=baseline)
+        )
         settings.data_dir.mkdir()
         _, token = KeyRing(settings.keys_file).create("detection-benchmark", Role.ADMIN)
         headers = {"Authorization": f"Bearer {token}"}
@@ -185,19 +191,23 @@ def _service(chars: Sequence[SimCharacteristic]) -> Iterator[TestClient]:
 
 
 def _measure(
-    case: Case, chars: Sequence[SimCharacteristic], parts: int, seed: int, lead: int = 0
+    case: Case,
+    chars: Sequence[SimCharacteristic],
+    parts: int,
+    seed: int,
+    baseline: int,
+    lead: int = 0,
 ) -> dict[str, ScoreReport]:
     """Push one scenario through a fresh service; score each policy's copy."""
     scenario = Scenario(
         case.kind,
         seed,
-        start_part=BASELINE + lead,
-        size=case.size,  # type: ignore[arg-type]
-        **dict(case.extra),
+        start_part=baseline + lead,
+        size=case.size,
     )
     pace = Pace(takt_s=1.0, fast=True, parts=parts)
     generator = ValueGenerator(scenario, chars, plant_id="bench", takt_s=pace.takt_s)
-    with _service(chars) as client, tempfile.TemporaryDirectory() as tmp:
+    with _service(chars, baseline) as client, tempfile.TemporaryDirectory() as tmp:
         pusher = MesPusher(
             client,
             dead_letter_path=Path(tmp) / "dead.jsonl",
@@ -256,15 +266,20 @@ def _table(
         for policy in policies:
             kinds = reports[policy].kinds
             detected = sum(k.detected for k in kinds)
-            med = statistics.median(d for k in kinds for d in [k.delay_points.median] if d)
-            cells.append(f"{med:.4g} ({detected}/{reps})" if detected else f"– (0/{reps})")
+            unjudged = sum(k.unjudged for k in kinds)
+            median = kinds[0].delay_points.median if len(kinds) == 1 else None
+            cell = f"{_num(median)} ({detected}/{reps})"
+            cells.append(cell + (f", {unjudged} without data" if unjudged else ""))
         lines.append(_row(cells))
     lines += ["", f"In control ({reps} x {calm_parts} Phase II points):", ""]
-    head = ["policy", "false signal points per 1,000", "in-control ARL", "alarms per 1,000"]
+    head = ["policy", "signal points per 1,000", "signal episodes per 1,000",
+            "in-control ARL (points per episode)", "alarms opened per 1,000"]  # fmt: skip
     lines += [_row(head), _row(["---"] * len(head))]
     for policy in policies:
         f = calm[policy].false_alarms
-        lines.append(_row([policy, _num(f.per_1000), _num(f.arl), _num(f.alarms_per_1000)]))
+        cells = [policy, _num(f.per_1000), _num(f.episodes_per_1000), _num(f.arl),
+                 _num(f.alarms_per_1000)]  # fmt: skip
+        lines.append(_row(cells))
     return "\n".join(lines)
 
 

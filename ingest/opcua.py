@@ -48,6 +48,10 @@ def to_submission(
         when = when.replace(tzinfo=UTC)
     source = f"opcua:{node_id}"
     try:
+        status = dv.StatusCode
+        if value is None and status is not None and not status.is_good():
+            # OPC UA Part 4, 7.7.1: a server nulls the value of a Bad data change
+            raise InvalidRecord("value", f"none sent, status {status.name}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidRecord("value", f"node value must be numeric, got {type(value).__name__}")
         if not math.isfinite(value):

@@ -1,8 +1,10 @@
-"""Fake production lines with a known ground truth, for demos and end-to-end tests.
+"""Fake production lines with a known ground truth, for demos, tests and detection benchmarks.
 
 The simulators read the plant YAML themselves and never import the service's packages.
 """
 
+from simulators.faults import FAULT_KINDS, FaultSpec
+from simulators.mes_pusher import MesPusher, RetryPolicy
 from simulators.opcua_server import NAMESPACE_URI, OpcuaLineSimulator
 from simulators.plant import (
     SimCharacteristic,
@@ -12,20 +14,34 @@ from simulators.plant import (
     derive_sigma,
     load_plant,
 )
-from simulators.scenario import Scenario, ValueGenerator
-from simulators.vision_camera import VisionCamera, build_payload
+from simulators.plant_run import Pace, run_plant
+from simulators.production import Economics, Production
+from simulators.scenario import PartReadings, Scenario, ValueGenerator
+from simulators.sparkplug import SparkplugOptions
+from simulators.vision_camera import VisionCamera
+from simulators.vision_payload import build_payload
 
 __all__ = [
+    "FAULT_KINDS",
     "NAMESPACE_URI",
+    "Economics",
+    "FaultSpec",
+    "MesPusher",
     "OpcuaLineSimulator",
+    "Pace",
+    "PartReadings",
+    "Production",
+    "RetryPolicy",
     "Scenario",
     "SimCharacteristic",
     "SimInspection",
     "SimPlant",
+    "SparkplugOptions",
     "ValueGenerator",
     "VisionCamera",
     "build_payload",
     "derive_nominal",
     "derive_sigma",
     "load_plant",
+    "run_plant",
 ]

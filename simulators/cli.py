@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from simulators import cli_args
 from simulators.opcua_server import OpcuaLineSimulator
 from simulators.plant import SimPlant, load_plant
+from simulators.plant_run import OutputRefused
 from simulators.run_command import add_run_parser
 from simulators.scenario import Scenario
 from simulators.score_command import add_score_parser
@@ -52,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.handler(args)
         return code
-    except (OSError, ValueError, ConnectionError) as exc:
+    except (OSError, ValueError, ConnectionError, OutputRefused) as exc:
         _log.error("%s failed: %s", args.command, exc)
         return 1
 
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=("127.0.0.1", cli_args.DEFAULT_MQTT_PORT),
         help="mqtt://host[:port] (default mqtt://127.0.0.1:1883)",
     )
+    cli_args.add_sparkplug_options(camera)
     camera.set_defaults(handler=_serve_camera)
     return parser
 
@@ -125,6 +127,7 @@ def _serve_camera(args: argparse.Namespace) -> int:
         cli_args.scenario_from(args),
         args.takt,
         ground_truth_path=args.ground_truth,
+        sparkplug=cli_args.sparkplug_from(args),
     )
     camera.start()
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from simulators.scenario import SCENARIO_NAMES, Scenario
+from simulators.sparkplug import SparkplugOptions
 
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_OPCUA_PORT = 4840
@@ -70,6 +71,29 @@ def add_scenario_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
+
+
+def add_sparkplug_options(parser: argparse.ArgumentParser) -> None:
+    """--sparkplug-group and --sparkplug-node: the camera as a Sparkplug B edge node too."""
+    parser.add_argument("--sparkplug-group", metavar="GROUP_ID", type=_sparkplug_id,
+                        help="also publish Sparkplug B under spBv1.0/GROUP_ID/...")  # fmt: skip
+    parser.add_argument("--sparkplug-node", metavar="EDGE_NODE_ID", type=_sparkplug_id,
+                        default="camera", help="the edge node id (default camera)")  # fmt: skip
+
+
+def sparkplug_from(args: argparse.Namespace) -> SparkplugOptions | None:
+    """The Sparkplug options the parsed arguments ask for, or None (JSON only)."""
+    if getattr(args, "sparkplug_group", None) is None:
+        return None
+    return SparkplugOptions(group_id=args.sparkplug_group, edge_node_id=args.sparkplug_node)
+
+
+def _sparkplug_id(text: str) -> str:
+    if not text or any(c in text for c in "+/#"):
+        raise argparse.ArgumentTypeError(
+            f"a Sparkplug id must be non-empty without + / #: {text!r}"
+        )
+    return text
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:

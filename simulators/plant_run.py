@@ -9,7 +9,8 @@ Two paces:
   (the service refuses measurements from the future).
 
 Sinks are the protocols (OPC UA server, MQTT camera, MES pusher); a sink that fails on a
-part is logged and the line goes on, as a real line would.
+part is logged and the line goes on, as a real line would, unless the failure is an
+`OutputRefused` (a wrong key or URL: nothing would ever get through), which stops the run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from typing import Protocol
 from simulators.production import PartRun, Production
 
 _log = logging.getLogger(__name__)
+
+
+class OutputRefused(RuntimeError):
+    """An output that cannot work as configured (e.g. the service refuses the key)."""
 
 
 class PartSink(Protocol):
@@ -94,6 +99,8 @@ async def run_plant(
         for sink in sinks:
             try:
                 await sink.send(run)
+            except OutputRefused:
+                raise
             except Exception:
                 _log.exception("%s could not take part %d", sink.name, run.index)
         if on_part is not None:
@@ -103,6 +110,8 @@ async def run_plant(
     for sink in sinks:
         try:
             await sink.finish(production, end)
+        except OutputRefused:
+            raise
         except Exception:
             _log.exception("%s could not finish", sink.name)
     return made

@@ -56,6 +56,7 @@ class Inspection:
     ok: bool
     first_pass: bool
     defects: tuple[str, ...]
+    values: dict[str, float]  # what was judged (the re-inspection measures the part again)
 
 
 @dataclass(frozen=True)
@@ -232,8 +233,9 @@ class Production:
 def _inspect(
     chars: Sequence[SimCharacteristic], values: dict[str, float], *, first_pass: bool
 ) -> Inspection:
-    defects = tuple(c.id.rsplit(".", 1)[-1] for c in chars if c.is_out_of_spec(values[c.id]))
-    return Inspection(ok=not defects, first_pass=first_pass, defects=defects)
+    judged = {c.id: values[c.id] for c in chars}
+    defects = tuple(c.id.rsplit(".", 1)[-1] for c in chars if c.is_out_of_spec(judged[c.id]))
+    return Inspection(ok=not defects, first_pass=first_pass, defects=defects, values=judged)
 
 
 def _stations(

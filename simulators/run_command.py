@@ -30,7 +30,8 @@ from simulators.opcua_server import OpcuaLineSimulator
 from simulators.plant import load_plant
 from simulators.plant_run import Pace, PartSink, run_plant
 from simulators.production import Production
-from simulators.sinks import MesSink, OpcuaSink
+from simulators.sinks import CameraSink, MesSink, OpcuaSink
+from simulators.vision_camera import VisionCamera
 
 _log = logging.getLogger(__name__)
 API_KEY_VARIABLE = "SPCMON_SIM_API_KEY"
@@ -87,10 +88,11 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         help=f"push to this service (key in ${API_KEY_VARIABLE})",
     )
     run.add_argument(
-        "--mes-measurements",
-        choices=["unsourced", "all", "none"],
+        "--mes-data",
+        choices=["unsourced", "all", "costs"],
         default="unsourced",
-        help="which measurements the MES pushes (default: those without an OPC UA or MQTT source)",
+        help="what the MES pushes besides cost events: unsourced (default: the measurements "
+        "and verdicts no OPC UA or MQTT source carries), all, or costs only",
     )
     run.add_argument(
         "--dead-letters",
@@ -137,7 +139,7 @@ async def _run(args: argparse.Namespace, key: str | None) -> int:
             sinks.append(OpcuaSink(server))
             _log.info("OPC UA line at %s", server.endpoint)
         if args.mqtt:
-            sinks.append(await _camera_sink(stack, args))
+            sinks.append(_camera_sink(stack, args))
         if args.api:
             client = httpx.Client(
                 base_url=args.api, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
@@ -149,8 +151,8 @@ async def _run(args: argparse.Namespace, key: str | None) -> int:
                 flush_interval_s=None if args.fast else 1.0,
             )
             stack.enter_context(pusher)
-            sinks.append(MesSink(pusher, plant, args.mes_measurements))
-            _log.info("MES pushing to %s (%s measurements)", args.api, args.mes_measurements)
+            sinks.append(MesSink(pusher, plant, args.mes_data))
+            _log.info("MES pushing to %s (data: %s)", args.api, args.mes_data)
         _log.info(
             "plant %s: %s, seed %d, %s",
             plant.plant_id,
@@ -179,8 +181,14 @@ async def _run(args: argparse.Namespace, key: str | None) -> int:
     return 0
 
 
-async def _camera_sink(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> PartSink:
-    raise NotImplementedError("the camera sink is wired in once the camera takes parts")
+def _camera_sink(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> PartSink:
+    host, port = args.mqtt
+    camera = VisionCamera(args.config, host, port, cli_args.scenario_from(args), takt_s=None,
+                          sparkplug=cli_args.sparkplug_from(args))  # fmt: skip
+    stack.enter_context(camera)
+    _log.info("vision camera publishing %s to mqtt://%s:%d", ", ".join(camera.stations), host,
+              port)  # fmt: skip
+    return CameraSink(camera)
 
 
 def _describe(pace: Pace) -> str:

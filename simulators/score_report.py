@@ -24,9 +24,9 @@ def render_markdown(report: ScoreReport) -> str:
         "",
         *_table(
             ["characteristic", "in-control points", "false signal points", "per 1,000",
-             "in-control ARL", "false alarms", "alarms per 1,000"],
-            [[name, f.in_control_points, f.signal_points, _num(f.per_1000), _num(f.arl),
-              f.alarms, _num(f.alarms_per_1000)]
+             "episodes", "in-control ARL", "false alarms", "alarms per 1,000"],
+            [[name, f.in_control_points, f.signal_points, _num(f.per_1000), f.episodes,
+              _num(f.arl), f.alarms, _num(f.alarms_per_1000)]
              for name, f in [*report.by_characteristic.items(), ("all", report.false_alarms)]],
         ),
         "",

@@ -22,8 +22,12 @@ faster-than-real-time runs are scored alike):
 - **In-control points**: the Phase II points of characteristics without a fault that
   started, and those before the first fault start on faulted ones (points after a fault
   ended are not counted: EWMA and CUSUM still remember it). **False alarms per 1,000
-  in-control points** = signal points among them x 1000 / their count; **in-control ARL** =
-  their count / those signal points (None without any).
+  in-control points** = signal points among them x 1000 / their count. A signal that
+  persists (a CUSUM above its interval, the 10th, 11th... point of a run) marks several
+  points in a row, so the **in-control ARL** is their count / the signal *episodes* (runs
+  of consecutive signal points: one investigation each), None without any. This renewal
+  estimate matches the textbook zero-state ARL only roughly, since the charts are not
+  reset after a signal.
 - **Alarms** (one row per characteristic, rule and chart until resolved): a fault is
   detected by the first alarm of a chosen source opened at or after its start (and before
   its end): delay in seconds from the start, and in points by locating ``opened_at`` among
@@ -176,13 +180,20 @@ class KindSummary:
 
 @dataclass(frozen=True)
 class FalseAlarms:
+    """In-control figures; an *episode* is a run of consecutive signal points."""
+
     in_control_points: int
     signal_points: int
     alarms: int
+    episodes: int = 0
 
     @property
     def per_1000(self) -> float | None:
         return _rate(self.signal_points, self.in_control_points)
+
+    @property
+    def episodes_per_1000(self) -> float | None:
+        return _rate(self.episodes, self.in_control_points)
 
     @property
     def alarms_per_1000(self) -> float | None:
@@ -190,8 +201,8 @@ class FalseAlarms:
 
     @property
     def arl(self) -> float | None:
-        """In-control ARL: in-control points per false signal point."""
-        return self.in_control_points / self.signal_points if self.signal_points else None
+        """In-control ARL: in-control points per false signal episode (see the module doc)."""
+        return self.in_control_points / self.episodes if self.episodes else None
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,7 @@ def score(
         sum(f.in_control_points for f in by_char.values()),
         sum(f.signal_points for f in by_char.values()),
         sum(f.alarms for f in by_char.values()),
+        sum(f.episodes for f in by_char.values()),
     )
     return ScoreReport(
         truth.scenario, truth.seed, tuple(sorted(chosen)), faults, _summaries(faults),
@@ -352,12 +364,14 @@ def _false_alarms(
     until = min(starts, default=None)
     calm = [p for p in seen.points
             if p.limit_version is not None and (until is None or p.time < until)]  # fmt: skip
-    signals = sum(1 for p in calm if p.sources & sources)
+    flags = [bool(p.sources & sources) for p in calm]
+    signals = sum(flags)
+    episodes = sum(1 for i, flag in enumerate(flags) if flag and (i == 0 or not flags[i - 1]))
     if not calm:
         return FalseAlarms(0, signals, 0)
     lo, hi = calm[0].time, calm[-1].time
     alarms = sum(1 for a in seen.alarms if a.source in sources and lo <= a.opened_at <= hi)
-    return FalseAlarms(len(calm), signals, alarms)
+    return FalseAlarms(len(calm), signals, alarms, episodes)
 
 
 def _summaries(faults: Sequence[FaultScore]) -> tuple[KindSummary, ...]:

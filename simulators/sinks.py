@@ -1,12 +1,15 @@
 """The simulated plant's outputs: each hands the parts to one protocol, as plant equipment does.
 
 - `OpcuaSink`: the line's PLC tags on the simulator's OPC UA server;
+- `CameraSink`: the vision stations' results over MQTT (JSON, and Sparkplug B if set up);
 - `MesSink`: the MES, pushing verdicts, cost events and (some) measurements over HTTP.
 
-Which measurements the MES pushes is a choice, since the service would store a value twice
-if it came through two doors: ``unsourced`` (default) pushes only the characteristics the
-plant file gives no OPC UA or MQTT source, ``all`` pushes every value (benchmarks that run
-without a broker or OPC UA server), ``none`` pushes verdicts and costs only.
+What the MES pushes is a choice, since the service would count a value or a verdict twice
+if it came through two doors: ``unsourced`` (default) pushes the measurements of the
+characteristics the plant file gives no OPC UA or MQTT source and the verdicts of the
+stations without an MQTT inspection topic; ``all`` pushes every value and verdict (runs
+without a broker or OPC UA server); ``costs`` pushes cost events only. Cost events
+(scrap, rework, output value) always go through the MES.
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import asyncio
 from datetime import datetime
 from typing import Literal
 
-from simulators.mes_pusher import MesPusher
+from simulators.mes_pusher import MesPusher, PusherConfigError
 from simulators.opcua_server import OpcuaLineSimulator
 from simulators.plant import SimPlant
+from simulators.plant_run import OutputRefused
 from simulators.production import CostEvent, PartRun, Production
+from simulators.vision_camera import VisionCamera
 
-MesMeasurements = Literal["unsourced", "all", "none"]
+MesData = Literal["unsourced", "all", "costs"]
 
 
 class OpcuaSink:
@@ -39,34 +44,56 @@ class OpcuaSink:
         """Nothing is buffered: tags hold the last part's values."""
 
 
+class CameraSink:
+    """Publishes the vision stations' results through a started `VisionCamera`."""
+
+    name = "vision camera"
+
+    def __init__(self, camera: VisionCamera) -> None:
+        self.camera = camera
+
+    async def send(self, run: PartRun) -> None:
+        """Publish the part's results at the camera's stations (paho queues, never blocks)."""
+        self.camera.publish_results(run.stations)
+
+    async def finish(self, production: Production, at: datetime) -> None:
+        """Wait (up to 10 s) until the broker has acknowledged every result."""
+        await asyncio.to_thread(self.camera.wait_published, 10.0)
+
+
 class MesSink:
-    """Feeds a `MesPusher`: every verdict and cost event, and the chosen measurements."""
+    """Feeds a `MesPusher`: every cost event, and the verdicts and measurements chosen."""
 
     name = "MES pusher"
 
-    def __init__(
-        self, pusher: MesPusher, plant: SimPlant, measurements: MesMeasurements = "unsourced"
-    ) -> None:
+    def __init__(self, pusher: MesPusher, plant: SimPlant, data: MesData = "unsourced") -> None:
         self.pusher = pusher
-        if measurements == "all":
-            self._pushed = frozenset(c.id for c in plant.characteristics)
-        elif measurements == "unsourced":
-            self._pushed = frozenset(
-                c.id
-                for c in plant.characteristics
-                if c.opcua_node_id is None and c.mqtt_topic is None
-            )
+        chars = plant.characteristics
+        stations = {f"{c.line}.{c.process}" for c in chars}
+        if data == "all":
+            self._pushed = frozenset(c.id for c in chars)
+            self._judged = frozenset(stations)
+        elif data == "unsourced":
+            alone = (c for c in chars if c.opcua_node_id is None and c.mqtt_topic is None)
+            self._pushed = frozenset(c.id for c in alone)
+            self._judged = frozenset(stations - {i.station for i in plant.inspections})
         else:
-            self._pushed = frozenset()
+            self._pushed = self._judged = frozenset()
 
     async def send(self, run: PartRun) -> None:
         """Buffer the part's rows; a full batch is posted (off the event loop)."""
-        await asyncio.to_thread(self._add, run)
+        try:
+            await asyncio.to_thread(self._add, run)
+        except PusherConfigError as exc:
+            raise OutputRefused(str(exc)) from exc
 
     async def finish(self, production: Production, at: datetime) -> None:
         """Push the output value accrued since the last report, then everything buffered."""
         costs = production.flush_costs(at)
-        await asyncio.to_thread(self._finish, costs)
+        try:
+            await asyncio.to_thread(self._finish, costs)
+        except PusherConfigError as exc:
+            raise OutputRefused(str(exc)) from exc
 
     def _add(self, run: PartRun) -> None:
         pusher = self.pusher
@@ -77,7 +104,8 @@ class MesSink:
                     pusher.add_measurement(
                         char_id, value, station.at, part=station.serial, quality=quality
                     )
-            for inspection in station.inspections:
+            verdicts = station.inspections if station.station in self._judged else ()
+            for inspection in verdicts:
                 pusher.add_verdict(
                     station.station,
                     station.serial,

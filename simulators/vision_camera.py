@@ -1,21 +1,22 @@
 """A fake machine-vision station: one JSON result per inspected part over MQTT (QoS 1).
 
 For every process with ``inspection.mqtt.topic`` in the plant configuration, each part
-produces one message on that topic::
+produces one message on that topic (`simulators.vision_payload` has its format). Alone,
+the camera draws its parts from its own scenario (`publish_part`, every takt); in a whole
+simulated plant it publishes what the plant's stations saw (`publish_results`).
 
-    {"serial": "line2-000123", "station": "line2.vision",
-     "time": "2026-11-22T19:00:00.123456Z",
-     "features": {"gap_mm": 1.503, "offset_mm": 0.01},
-     "verdict": "OK", "defects": [], "inspection": "first"}
-
-Each characteristic's value is written at its configured ``source.mqtt.field`` path
-(``features.gap_mm`` -> ``payload["features"]["gap_mm"]``) and the verdict at the
-inspection's field path. The verdict is NOK when any feature is outside its spec limits;
-``defects`` lists those features by the last component of their field path.
+With ``sparkplug=SparkplugOptions(...)`` the camera is also a Sparkplug B edge node
+(`simulators.sparkplug` has the topics and metrics): NDEATH as the MQTT Will, NBIRTH and
+one DBIRTH per station after every connect and on an NCMD ``Node Control/Rebirth``, one
+DDATA per part and station next to the JSON message, DDEATHs and NDEATH on `stop`. Births,
+data and device deaths go out with QoS 0 and the NDEATH with QoS 1, as Sparkplug requires;
+parts published while the node is not born (reconnecting) go out as JSON only.
 
 Threads: `VisionCamera.start` connects and runs paho's network loop in its own thread
 (``loop_start``) and, when ``takt_s`` is set, one daemon thread that publishes a part every
 takt. `VisionCamera.publish_part` is thread-safe and may be called from any thread.
+Sparkplug births run on a short-lived thread of their own: paho's callbacks hold paho's
+lock, and taking the publish lock there could deadlock with `publish_part`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -35,41 +36,21 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from simulators.plant import SimCharacteristic, SimInspection, load_plant
-from simulators.scenario import Scenario, ValueGenerator, utc_iso
+from simulators.plant import SimCharacteristic, load_plant
+from simulators.production import StationPart
+from simulators.scenario import Scenario, ValueGenerator
+from simulators.sparkplug import (
+    SparkplugNode,
+    SparkplugOptions,
+    build_devices,
+    epoch_ms,
+    is_rebirth_request,
+)
+from simulators.vision_payload import build_payload, check_payload_paths
 
 _log = logging.getLogger(__name__)
 
-_RESERVED_KEYS = frozenset({"serial", "station", "time", "defects", "inspection"})
 _CONNECT_TIMEOUT_S = 10.0
-
-
-def build_payload(
-    inspection: SimInspection,
-    characteristics: Sequence[SimCharacteristic],
-    values: Mapping[str, float],
-    part_index: int,
-    at: datetime,
-) -> dict[str, Any]:
-    """Return the vision result message for one part at one station (pure function)."""
-    payload: dict[str, Any] = {
-        "serial": f"{inspection.line}-{part_index:06d}",
-        "station": inspection.station,
-        "time": utc_iso(at),
-        "features": {},
-    }
-    defects: list[str] = []
-    for char in characteristics:
-        assert char.mqtt_field is not None
-        assert char.feature_key is not None
-        value = values[char.id]
-        _set_path(payload, char.mqtt_field, value)
-        if char.is_out_of_spec(value):
-            defects.append(char.feature_key)
-    _set_path(payload, inspection.field, "NOK" if defects else "OK")
-    payload["defects"] = defects
-    payload["inspection"] = "first"
-    return payload
 
 
 class VisionCamera:
@@ -84,6 +65,7 @@ class VisionCamera:
         takt_s: float | None = 0.2,
         *,
         ground_truth_path: Path | str | None = None,
+        sparkplug: SparkplugOptions | None = None,
     ) -> None:
         if takt_s is not None and takt_s <= 0:
             raise ValueError(f"takt_s must be > 0 (or None to publish manually), got {takt_s}")
@@ -92,7 +74,8 @@ class VisionCamera:
             raise ValueError(f"{config_path}: no process has an inspection.mqtt.topic")
         self.plant_id = plant.plant_id
         self.stations = {i.topic: (i, plant.characteristics_on(i.topic)) for i in plant.inspections}
-        _check_payload_paths(self.stations.values())
+        check_payload_paths(self.stations.values())
+        self._topics = {i.station: topic for topic, (i, _) in self.stations.items()}
         _warn_unserved(plant.mqtt_characteristics(), self.stations)
         served = [c for _, chars in self.stations.values() for c in chars]
         self.generator = ValueGenerator(scenario, served)
@@ -116,6 +99,16 @@ class VisionCamera:
         self._messages_sent = 0
         self._messages_acked = 0
         self._parts_published = 0
+        self._sparkplug: SparkplugNode | None = None
+        self._device_ids: dict[str, str] = {}  # JSON topic -> Sparkplug device id
+        self._born = threading.Event()  # NBIRTH and DBIRTHs are out on this connection
+        self._session = 0  # counts lost connections: a birth of an older one is stale
+        if sparkplug is not None:
+            devices = build_devices(list(self.stations.values()))
+            self._sparkplug = SparkplugNode(sparkplug, devices)
+            self._device_ids = {t: d.device_id for t, d in zip(self.stations, devices, strict=True)}
+            self._client.on_message = self._on_message
+            self._set_will()
 
     @property
     def parts_published(self) -> int:
@@ -127,6 +120,7 @@ class VisionCamera:
 
         Raises ConnectionError when the broker cannot be reached or refuses the connection.
         """
+        self._stop.clear()
         try:
             self._client.connect(self.broker_host, self.broker_port, keepalive=30)
         except OSError as exc:
@@ -140,9 +134,12 @@ class VisionCamera:
                 f"MQTT broker at {self.broker_host}:{self.broker_port} "
                 f"did not accept the connection: {self._connect_reason}"
             )
+        if self._sparkplug is not None and not self._born.wait(_CONNECT_TIMEOUT_S):
+            self._client.disconnect()
+            self._client.loop_stop()
+            raise ConnectionError("the Sparkplug B births were not published in time")
         self._write_truth()
         if self.takt_s is not None:
-            self._stop.clear()
             self._thread = threading.Thread(
                 target=self._publish_every_takt,
                 args=(self.takt_s,),
@@ -152,11 +149,16 @@ class VisionCamera:
             self._thread.start()
 
     def stop(self, flush_timeout_s: float = 5.0) -> None:
-        """Stop publishing, wait up to `flush_timeout_s` for outstanding acks, disconnect."""
+        """Stop publishing, wait up to `flush_timeout_s` for outstanding acks, disconnect.
+
+        With Sparkplug, DDEATHs and the NDEATH go out first (a clean DISCONNECT makes the
+        broker discard the Will), and a later `start` begins a session with the next bdSeq.
+        """
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        self._publish_deaths()
         if not self.wait_published(flush_timeout_s):
             _log.warning(
                 "stopping with %d messages not acknowledged by the broker",
@@ -164,6 +166,9 @@ class VisionCamera:
             )
         self._client.disconnect()
         self._client.loop_stop()
+        if self._sparkplug is not None:  # a later start() is a new Sparkplug session
+            self._sparkplug.next_connection()
+            self._set_will()
         with self._lock:
             self._write_truth()
 
@@ -183,8 +188,8 @@ class VisionCamera:
         """Publish the next part now; return its payload per topic.
 
         `values` forces exact values for some or all characteristics (by id); the rest are
-        drawn from the scenario. Messages go out with QoS 1; use `wait_published` to know
-        the broker has acknowledged them.
+        drawn from the scenario. Messages go out with QoS 1 (Sparkplug DDATA: QoS 0); use
+        `wait_published` to know the broker has acknowledged them.
         """
         with self._lock:
             now = datetime.now(UTC)
@@ -195,12 +200,49 @@ class VisionCamera:
                 topic: build_payload(inspection, chars, part, index, now)
                 for topic, (inspection, chars) in self.stations.items()
             }
-            for topic, payload in payloads.items():
-                self._send(topic, payload)
+            self._send_results(list(payloads.items()), now)
             self._parts_published += 1
             if not shift_known and self.generator.shift_started_at is not None:
                 self._write_truth()
         return payloads
+
+    def publish_results(self, parts: Sequence[StationPart]) -> int:
+        """Publish what a whole simulated plant's stations saw; return the messages sent.
+
+        Parts at stations this camera serves give one message per inspection (first, and
+        the re-inspection after rework, with the values it measured). A part the station
+        could not judge (a value lost or of bad quality) gives no message: a vision
+        result carries no quality. The camera's own generator is not used.
+        """
+        results: list[tuple[str, dict[str, Any]]] = []
+        for part in parts:
+            topic = self._topics.get(part.station)
+            if topic is None:
+                continue
+            inspection, chars = self.stations[topic]
+            for check in part.inspections:
+                payload = build_payload(
+                    inspection,
+                    chars,
+                    check.values,
+                    part.serial,
+                    part.at,
+                    reinspection=not check.first_pass,
+                )
+                results.append((topic, payload))
+        if results:
+            with self._lock:
+                self._send_results(results, parts[0].at)
+                self._parts_published += 1
+        return len(results)
+
+    def _send_results(self, results: list[tuple[str, dict[str, Any]]], at: datetime) -> None:
+        for topic, payload in results:
+            self._send(topic, json.dumps(payload))
+        if self._sparkplug is not None and self._born.is_set():
+            for topic, payload in results:
+                device_id = self._device_ids[topic]
+                self._send(*self._sparkplug.data(device_id, payload, at), qos=0)
 
     def wait_published(self, timeout: float) -> bool:
         """Block until the broker has acknowledged every message sent so far (QoS 1 PUBACK).
@@ -211,12 +253,48 @@ class VisionCamera:
             target = self._messages_sent
             return self._acked.wait_for(lambda: self._messages_acked >= target, timeout)
 
-    def _send(self, topic: str, payload: Mapping[str, Any]) -> None:
+    def _send(self, topic: str, payload: str | bytes, qos: int = 1) -> None:
         with self._acked:
             self._messages_sent += 1
-        info = self._client.publish(topic, json.dumps(payload), qos=1)
+        info = self._client.publish(topic, payload, qos=qos)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and qos == 0:
+            # paho drops an unsent QoS 0 message and never reports it: stop waiting for it
+            with self._acked:
+                self._messages_acked += 1
+                self._acked.notify_all()
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             _log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+
+    def _set_will(self) -> None:
+        assert self._sparkplug is not None
+        topic, payload = self._sparkplug.death(_now_ms())
+        self._client.will_set(topic, payload, qos=1, retain=False)
+
+    def _start_births(self) -> None:
+        threading.Thread(
+            target=self._publish_births, args=(self._session,), name="sparkplug-births", daemon=True
+        ).start()
+
+    def _publish_births(self, session: int) -> None:
+        assert self._sparkplug is not None
+        with self._lock:
+            if session != self._session:
+                return  # that connection is gone; its successor publishes its own births
+            for topic, payload in self._sparkplug.births(_now_ms()):
+                self._send(topic, payload, qos=0)
+            if session == self._session:  # not lost while publishing
+                self._born.set()
+
+    def _publish_deaths(self) -> None:
+        """On a clean stop: DDEATH per station, then the NDEATH the broker will not send."""
+        if self._sparkplug is None or not self._born.is_set():
+            return
+        with self._lock:
+            self._born.clear()
+            now_ms = _now_ms()
+            for topic, payload in self._sparkplug.device_deaths(now_ms):
+                self._send(topic, payload, qos=0)
+            self._send(*self._sparkplug.death(now_ms), qos=1)
 
     def _publish_every_takt(self, takt_s: float) -> None:
         while not self._stop.wait(takt_s):
@@ -242,6 +320,9 @@ class VisionCamera:
             self._connect_reason = None
         else:
             self._connect_reason = reason_code
+            if self._sparkplug is not None:
+                client.subscribe(self._sparkplug.topic("NCMD"), qos=1)
+                self._start_births()
         self._connected.set()
 
     def _on_disconnect(
@@ -254,6 +335,22 @@ class VisionCamera:
     ) -> None:
         if not self._stop.is_set():
             _log.warning("disconnected from MQTT broker (%s); paho will reconnect", reason_code)
+        if self._sparkplug is not None and not self._stop.is_set():
+            # the broker sends our Will: paho's reconnect must carry the next bdSeq
+            self._session += 1
+            self._born.clear()
+            self._sparkplug.next_connection()
+            self._set_will()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if (
+            self._sparkplug is not None
+            and message.topic == self._sparkplug.topic("NCMD")
+            and self._born.is_set()
+            and is_rebirth_request(message.payload)
+        ):
+            _log.info("Sparkplug rebirth requested")
+            self._start_births()
 
     def _on_publish(
         self,
@@ -268,28 +365,8 @@ class VisionCamera:
             self._acked.notify_all()
 
 
-def _set_path(payload: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    node = payload
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[leaf] = value
-
-
-def _check_payload_paths(
-    stations: Iterable[tuple[SimInspection, tuple[SimCharacteristic, ...]]],
-) -> None:
-    """Refuse field paths that would overwrite the message's own keys or each other."""
-    for inspection, chars in stations:
-        paths = [c.mqtt_field for c in chars if c.mqtt_field is not None] + [inspection.field]
-        for path in paths:
-            if path.split(".", 1)[0] in _RESERVED_KEYS:
-                raise ValueError(
-                    f"topic {inspection.topic}: field {path!r} collides with the "
-                    f"message's own keys {sorted(_RESERVED_KEYS)}"
-                )
-        if len(set(paths)) != len(paths):
-            raise ValueError(f"topic {inspection.topic}: two fields share a path: {paths}")
+def _now_ms() -> int:
+    return epoch_ms(datetime.now(UTC))
 
 
 def _warn_unserved(mqtt_chars: Sequence[SimCharacteristic], stations: Mapping[str, object]) -> None:

@@ -14,7 +14,7 @@ THIRD_PARTY_ALLOWED = {
     "spc": {"numpy", "numba", "scipy"},
     "ingest": {"spc", "asyncua", "paho", "psycopg", "psycopg_pool", "yaml", "pydantic"},
     "alerts": {"spc", "ingest"},
-    "simulators": {"asyncua", "paho", "httpx", "numpy", "yaml"},
+    "simulators": {"asyncua", "paho", "httpx", "numpy", "yaml", "google"},  # google: protobuf
 }
 
 

@@ -155,7 +155,17 @@ def test_false_alarms_count_phase_two_points_before_the_fault_and_on_unfaulted_c
     assert (b.in_control_points, b.signal_points, b.arl) == (30, 2, 15.0)
     total = report.false_alarms
     assert (total.in_control_points, total.signal_points, total.per_1000) == (40, 3, 75.0)
-    assert total.arl == pytest.approx(40 / 3)
+    assert total.arl == pytest.approx(40 / 3)  # each signal point is its own episode here
+
+
+def test_a_signal_that_persists_is_one_episode_for_the_arl() -> None:
+    truth = parse_ground_truth(_truth([]))
+    # A: Phase II 10..39 = 30 points; signals 12,13,14 (one episode), 20, 30,31 -> 3 episodes
+    observed = {A: _chart({12: {"cusum"}, 13: {"cusum"}, 14: {"cusum", "location"},
+                           20: {"location"}, 30: {"ewma"}, 31: {"ewma"}})}  # fmt: skip
+    a = score(truth, observed).by_characteristic[A]
+    assert (a.in_control_points, a.signal_points, a.episodes) == (30, 6, 3)
+    assert (a.per_1000, a.episodes_per_1000, a.arl) == (200.0, 100.0, 10.0)
 
 
 def test_without_false_signals_the_in_control_arl_is_none() -> None:
@@ -255,6 +265,6 @@ def test_the_markdown_report_has_a_row_per_kind_characteristic_and_fault() -> No
     truth = parse_ground_truth(_truth([_fault()]))
     text = render_markdown(score(truth, {A: _chart({23: {"location"}}), B: _chart()}))
     assert "| mean-shift | size_sigma=1.0 | 1 | 1 | 0 | 0 | 4 / 4 / 4 | 3 / 3 / 3 |" in text
-    assert f"| {B} | 30 | 0 | 0 | – | 0 | 0 |" in text
-    assert "| all | 40 | 0 | 0 | – | 0 | 0 |" in text
+    assert f"| {B} | 30 | 0 | 0 | 0 | – | 0 | 0 |" in text
+    assert "| all | 40 | 0 | 0 | 0 | – | 0 | 0 |" in text
     assert f"| mean-shift:{A}:f | detected | 4 | 3 | location | missed |" in text

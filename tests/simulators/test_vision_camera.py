@@ -17,7 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators.plant import load_plant
 from simulators.scenario import Scenario
-from simulators.vision_camera import VisionCamera, build_payload
+from simulators.vision_camera import VisionCamera
+from simulators.vision_payload import build_payload
 from tests.support.mosquitto import Broker, free_port
 
 TOPIC = "demo/line2/vision/result"
