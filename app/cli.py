@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--depth", type=int, default=4, help="levels below it (default 4)")
     browse.set_defaults(func=_opcua_browse)
     simulate = sub.add_parser(
-        "simulate", help="run a simulated line: spcmon simulate opcua|camera ... (then --help)"
+        "simulate",
+        help="the simulated plant: spcmon simulate [run|score|opcua|camera] ... (then --help)",
     )
     simulate.add_argument("simulator_args", nargs=argparse.REMAINDER)
     simulate.set_defaults(func=_simulate)
@@ -355,6 +356,11 @@ def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `spcmon` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["simulate"]:  # handed over whole: argparse's REMAINDER drops leading options
+        from simulators.cli import main as simulators_main
+
+        return simulators_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

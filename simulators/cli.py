@@ -6,8 +6,9 @@
     python -m simulators opcua --config PLANT.yaml --port 4840 --scenario mean-shift ...
     python -m simulators camera --config PLANT.yaml --broker mqtt://127.0.0.1:1883 ...
 
-Options without a subcommand mean ``run``. ``opcua`` and ``camera`` run one kind of
-equipment alone, with its own part counter (the demo runs them side by side).
+Options without a subcommand mean ``run``; ``--config`` defaults to the demo plant
+(deploy/examples/demo-plant.yaml, from the current directory). ``opcua`` and ``camera`` run
+one kind of equipment alone, each with its own scenario and part counter.
 """
 
 from __future__ import annotations

@@ -12,11 +12,13 @@ from simulators.sparkplug import SparkplugOptions
 
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_OPCUA_PORT = 4840
+DEMO_PLANT = Path("deploy/examples/demo-plant.yaml")
 
 
 def add_scenario_options(parser: argparse.ArgumentParser) -> None:
     """--config, the scenario and its fault parameters, --seed, --ground-truth, --log-level."""
-    parser.add_argument("--config", type=Path, required=True, help="plant YAML file")
+    parser.add_argument("--config", type=Path, default=DEMO_PLANT,
+                        help=f"plant YAML file (default {DEMO_PLANT})")  # fmt: skip
     parser.add_argument("--scenario", choices=SCENARIO_NAMES, default="in-control")
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(

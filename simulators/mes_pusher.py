@@ -30,190 +30,47 @@ where ``batch`` is a push body that can be posted again as it is (`read_dead_let
 
 from __future__ import annotations
 
-import email.utils
-import hashlib
-import json
 import logging
-import math
 import random
-import re
 import threading
 import time as _time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import httpx
 
-from simulators.scenario import utc_iso
+from simulators import mes_wire as wire
+from simulators.mes_wire import (
+    COST_CATEGORIES,
+    ENDPOINT,
+    DeadLetter,
+    PushClient,
+    PushStats,
+    RetryPolicy,
+    read_dead_letters,
+)
 
 _log = logging.getLogger(__name__)
-
-ENDPOINT = "/api/v1/measurements"
-_QUALITIES = frozenset({"good", "uncertain", "bad"})
-# mirrors the service's cost categories (simulators may not import ingest): an unknown
-# one would make the service refuse the whole batch, so it is refused here, at the add
-COST_CATEGORIES = frozenset(
-    {"scrap", "rework", "downgrade", "stoppage", "incident", "claim", "return"}
-    | {"price_reduction", "warranty", "output_value"}
-)
-_KINDS = ("measurements", "verdicts", "cost_events")
-_CONFIG_PROBLEMS = {
-    401: "the API key is missing or not valid",
-    403: "the API key lacks the ingest role",
-    404: "no push endpoint at this base URL",
-    405: "no push endpoint at this base URL",
-}
-_ROW = re.compile(r"^(measurements|verdicts|cost_events)\[(\d+)\]$")
+__all__ = [
+    "COST_CATEGORIES",
+    "ENDPOINT",
+    "DeadLetter",
+    "MesPusher",
+    "PushClient",
+    "PushStats",
+    "PusherConfigError",
+    "RetryPolicy",
+    "read_dead_letters",
+]
 
 
 class PusherConfigError(RuntimeError):
     """The service refuses the pusher itself (key, role or URL): retrying cannot help."""
-
-
-class _Answer(Protocol):
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def text(self) -> str: ...
-    def json(self) -> Any: ...
-
-
-class PushClient(Protocol):
-    """What the pusher needs of its client: `httpx.Client` or FastAPI's ``TestClient``."""
-
-    def post(self, url: str, *, json: Any) -> _Answer: ...
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Attempts per batch (the first included) and backoff in seconds.
-
-    The n-th retry waits ``min(cap_s, base_s * 2**(n-1))`` scaled by a random factor in
-    [0.5, 1] ("equal jitter"), or the server's ``Retry-After`` capped at ``cap_s``.
-    """
-
-    max_attempts: int = 6
-    base_s: float = 0.5
-    cap_s: float = 30.0
-
-    def delay(self, retry: int, retry_after: float | None, rng: random.Random) -> float:
-        if retry_after is not None:
-            return min(self.cap_s, retry_after)
-        return min(self.cap_s, self.base_s * 2.0 ** (retry - 1)) * rng.uniform(0.5, 1.0)
-
-
-@dataclass
-class PushStats:
-    """Row and batch counters since the pusher was made."""
-
-    rows_added: int = 0
-    rows_sent: int = 0  # rows in batches the service answered
-    rows_accepted: int = 0  # as the service counts them (resent duplicates included)
-    rows_rejected: int = 0  # refused one by one by the service
-    rows_dead_lettered: int = 0  # written to the dead-letter file, for any reason
-    batches_sent: int = 0
-    batches_retried: int = 0  # batches that needed more than one attempt
-    batches_dead_lettered: int = 0  # whole batches written to the dead-letter file
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    """One line of the dead-letter file; ``batch`` is a push body, ready to post again."""
-
-    at: str
-    reason: str
-    status: int | None
-    row: str | None
-    batch: dict[str, Any]
-
-
-@dataclass
-class _Batch:
-    key: str | None = None
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {k: [] for k in _KINDS})
-
-    def __len__(self) -> int:
-        return sum(len(r) for r in self.rows.values())
-
-    def body(self, historical: bool) -> dict[str, Any]:
-        return {"idempotency_key": self.key, "historical": historical, **self.rows}
-
-    def take(self, limit: int) -> _Batch:
-        """Remove and return up to ``limit`` rows, measurements first."""
-        out = _Batch()
-        for kind in _KINDS:
-            n = min(limit - len(out), len(self.rows[kind]))
-            out.rows[kind], self.rows[kind] = self.rows[kind][:n], self.rows[kind][n:]
-        return out
-
-
-def _stamp(moment: datetime) -> str:
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"time: {moment.isoformat()} is naive; pass an aware datetime (UTC)")
-    return utc_iso(moment)
-
-
-def _finite(name: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: {value} is not finite; the service accepts finite numbers")
-    return float(value)
-
-
-def _retry_after(answer: _Answer) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), else None."""
-    text = answer.headers.get("retry-after", "").strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-        return max(0.0, (when - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):  # unparseable, or a date without a zone
-        return None
-
-
-def _detail(answer: _Answer) -> str:
-    try:
-        return str(answer.json().get("detail") or answer.text)[:500]
-    except (ValueError, AttributeError):
-        return answer.text[:500]
-
-
-def _row_answer(answer: _Answer) -> tuple[int, list[dict[str, Any]]] | None:
-    """Rows accepted and per-row rejections of a 2xx or 422 answer; None for another shape
-    (a 422 for a malformed body lists fields, not rows)."""
-    try:
-        payload = answer.json()
-    except ValueError:
-        return None
-    if not isinstance(payload, dict):
-        return None
-    items = payload.get("rejected", payload.get("errors"))
-    if not isinstance(items, list) or not all(isinstance(i, dict) and "row" in i for i in items):
-        return None
-    accepted = payload.get("accepted", 0)
-    return (accepted if isinstance(accepted, int) else 0), items
-
-
-def read_dead_letters(path: Path | str) -> list[DeadLetter]:
-    """Every entry of a dead-letter file, oldest first (empty when there is no file)."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [DeadLetter(**json.loads(line)) for line in lines if line.strip()]
-
-
-def _ingest_id(part: str, characteristic: str) -> str:
-    # the service takes ingest ids of up to 128 characters
-    text = f"{part}:{characteristic}"
-    return text if len(text) <= 128 else "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 class MesPusher:
@@ -249,7 +106,7 @@ class MesPusher:
         self._sleep = sleep
         self._key_prefix = uuid.uuid4().hex[:12]
         self._batch_count = 0
-        self._pending = _Batch()
+        self._pending = wire.Batch()
         self._stats = PushStats()
         self._lock = threading.Lock()  # the buffer, the counters, the dead-letter file
         self._send_lock = threading.Lock()  # one batch on the wire at a time, in fill order
@@ -282,17 +139,9 @@ class MesPusher:
         measure the same part twice. ``ValueError`` for a naive ``time``, a non-finite
         ``value`` or another ``quality``.
         """
-        if quality not in _QUALITIES:
-            raise ValueError(f"quality: expected one of {sorted(_QUALITIES)}, got {quality!r}")
-        row: dict[str, Any] = {
-            "characteristic": characteristic,
-            "value": _finite("value", value),
-            "time": _stamp(time),
-            "quality": quality,
-        }
-        ingest_id = ingest_id or (_ingest_id(part, characteristic) if part else None)
-        extra = {"part": part, "lot": lot, "ingest_id": ingest_id}
-        row.update({k: v for k, v in extra.items() if v is not None})
+        row = wire.measurement_row(
+            characteristic, value, time, part=part, lot=lot, quality=quality, ingest_id=ingest_id
+        )
         self._add("measurements", row)
 
     def add_verdict(
@@ -306,8 +155,8 @@ class MesPusher:
         defects: Sequence[str] = (),
     ) -> None:
         """Buffer one OK/NOK inspection of ``part`` at ``process`` (e.g. ``line2.vision``)."""
-        row = {"process": process, "part": part, "ok": ok, "first_pass": first_pass}
-        self._add("verdicts", {**row, "time": _stamp(time), "defects": list(defects)})
+        row = wire.verdict_row(process, part, ok, time, first_pass=first_pass, defects=defects)
+        self._add("verdicts", row)
 
     def add_cost_event(
         self,
@@ -321,14 +170,8 @@ class MesPusher:
     ) -> None:
         """Buffer one cost event: ``amount`` (>= 0, in ``currency``) of ``category`` for a
         line id or the plant id (``scope``)."""
-        if category not in COST_CATEGORIES:
-            raise ValueError(
-                f"category: expected one of {sorted(COST_CATEGORIES)}, got {category!r}"
-            )
-        if _finite("amount", amount) < 0:
-            raise ValueError(f"amount: must be >= 0, got {amount}")
-        row = {"scope": scope, "category": category, "amount": float(amount), "currency": currency}
-        self._add("cost_events", {**row, "time": _stamp(time), "note": note})
+        row = wire.cost_event_row(scope, category, amount, time, currency=currency, note=note)
+        self._add("cost_events", row)
 
     def flush(self) -> None:
         """Send every buffered row now, in this thread, in batches of at most ``batch_size``."""
@@ -404,7 +247,7 @@ class MesPusher:
                 raise
         return True
 
-    def _deliver(self, batch: _Batch) -> None:
+    def _deliver(self, batch: wire.Batch) -> None:
         body = batch.body(self._historical)
         attempts = self._retry.max_attempts
         for attempt in range(1, attempts + 1):
@@ -419,7 +262,7 @@ class MesPusher:
                 if status != 429 and status < 500:
                     self._settle(batch, answer)
                     return
-                problem, wait = f"{status} {_detail(answer)}", _retry_after(answer)
+                problem, wait = f"{status} {wire.error_detail(answer)}", wire.retry_after_s(answer)
             if attempt < attempts:
                 delay = self._retry.delay(attempt, wait, self._rng)
                 _log.warning("MES batch %s: %s; retry in %.3f s", batch.key, problem, delay)
@@ -430,17 +273,17 @@ class MesPusher:
         reason = f"gave up after {attempts} attempts: {problem}"
         self._write_letter(reason, status, None, body, len(batch))
 
-    def _settle(self, batch: _Batch, answer: _Answer) -> None:
+    def _settle(self, batch: wire.Batch, answer: wire.Answer) -> None:
         status, body = answer.status_code, batch.body(self._historical)
-        if status in _CONFIG_PROBLEMS:
-            detail = _detail(answer)
+        problem = wire.CONFIG_PROBLEMS.get(status)
+        parsed = wire.row_answer(answer) if 200 <= status < 300 or status == 422 else None
+        if parsed is None:  # a configuration problem or another shape: keep the whole batch
+            detail = wire.error_detail(answer)
             self._write_letter(f"{status} {detail}", status, None, body, len(batch))
-            raise PusherConfigError(
-                f"the service refused the push ({status}): {_CONFIG_PROBLEMS[status]} ({detail})"
-            )
-        parsed = _row_answer(answer) if 200 <= status < 300 or status == 422 else None
-        if parsed is None:
-            self._write_letter(f"{status} {_detail(answer)}", status, None, body, len(batch))
+            if problem is not None:
+                raise PusherConfigError(
+                    f"the service refused the push ({status}): {problem} ({detail})"
+                )
             return
         accepted, rejections = parsed
         with self._lock:
@@ -448,29 +291,15 @@ class MesPusher:
             self._stats.rows_sent += len(batch)
             self._stats.rows_accepted += accepted
             self._stats.rows_rejected += len(rejections)
-        for item in rejections:
-            self._reject_row(batch, item, status)
-
-    def _reject_row(self, batch: _Batch, item: dict[str, Any], status: int) -> None:
-        reason = f"{item.get('field')}: {item.get('reason')}"
-        match = _ROW.match(str(item["row"]))
-        if match is None or int(match[2]) >= len(batch.rows[match[1]]):
-            # cannot tell which row: keep them all (the batch key keeps a replay harmless)
-            self._write_letter(reason, status, str(item["row"]), batch.body(self._historical), 1)
-            return
-        letter = _Batch()
-        letter.rows[match[1]].append(batch.rows[match[1]][int(match[2])])
-        self._write_letter(reason, status, match[0], letter.body(self._historical), 1)
+        for reason, row, letter in batch.rejected_rows(rejections):
+            self._write_letter(reason, status, row, letter.body(self._historical), 1)
 
     def _write_letter(
         self, reason: str, status: int | None, row: str | None, body: dict[str, Any], rows: int
     ) -> None:
         """Append one entry standing for ``rows`` rows; ``row`` None: a whole batch."""
-        entry = DeadLetter(utc_iso(datetime.now(UTC)), reason, status, row, body)
         with self._lock:
-            self._dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._dead_letter_path.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(asdict(entry)) + "\n")
+            wire.append_dead_letter(self._dead_letter_path, reason, status, row, body)
             self._stats.rows_dead_lettered += rows
             self._stats.batches_dead_lettered += row is None
         what = row or f"batch {body['idempotency_key']} ({rows} rows)"

@@ -12,11 +12,12 @@ DDATA per part and station next to the JSON message, DDEATHs and NDEATH on `stop
 data and device deaths go out with QoS 0 and the NDEATH with QoS 1, as Sparkplug requires;
 parts published while the node is not born (reconnecting) go out as JSON only.
 
-Threads: `VisionCamera.start` connects and runs paho's network loop in its own thread
-(``loop_start``) and, when ``takt_s`` is set, one daemon thread that publishes a part every
-takt. `VisionCamera.publish_part` is thread-safe and may be called from any thread.
-Sparkplug births run on a short-lived thread of their own: paho's callbacks hold paho's
-lock, and taking the publish lock there could deadlock with `publish_part`.
+Threads: `VisionCamera.start` connects (`simulators.mqtt_link`) and runs paho's network
+loop in its own thread (``loop_start``) and, when ``takt_s`` is set, one daemon thread that
+publishes a part every takt. `VisionCamera.publish_part` is thread-safe and may be called
+from any thread. Sparkplug births run on a short-lived thread of their own: paho's
+callbacks hold paho's lock, and taking the publish lock there could deadlock with
+`publish_part`.
 """
 
 from __future__ import annotations
@@ -24,18 +25,13 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
-
+from simulators.mqtt_link import CONNECT_TIMEOUT_S, MqttLink
 from simulators.plant import SimCharacteristic, load_plant
 from simulators.production import StationPart
 from simulators.scenario import Scenario, ValueGenerator
@@ -49,8 +45,6 @@ from simulators.sparkplug import (
 from simulators.vision_payload import build_payload, check_payload_paths
 
 _log = logging.getLogger(__name__)
-
-_CONNECT_TIMEOUT_S = 10.0
 
 
 class VisionCamera:
@@ -83,21 +77,16 @@ class VisionCamera:
         self.broker_port = broker_port
         self.takt_s = takt_s
         self._truth_path = Path(ground_truth_path) if ground_truth_path is not None else None
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"spcmon-sim-camera-{uuid.uuid4().hex[:8]}",
-        )
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._connected = threading.Event()
-        self._connect_reason: ReasonCode | None = None
         self._stop = threading.Event()
+        self._link = MqttLink(
+            "spcmon-sim-camera",
+            self._stop,
+            on_connected=self._on_connected,
+            on_lost=self._on_connection_lost,
+            on_message=self._on_message,
+        )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._acked = threading.Condition()
-        self._messages_sent = 0
-        self._messages_acked = 0
         self._parts_published = 0
         self._sparkplug: SparkplugNode | None = None
         self._device_ids: dict[str, str] = {}  # JSON topic -> Sparkplug device id
@@ -107,7 +96,6 @@ class VisionCamera:
             devices = build_devices(list(self.stations.values()))
             self._sparkplug = SparkplugNode(sparkplug, devices)
             self._device_ids = {t: d.device_id for t, d in zip(self.stations, devices, strict=True)}
-            self._client.on_message = self._on_message
             self._set_will()
 
     @property
@@ -121,22 +109,9 @@ class VisionCamera:
         Raises ConnectionError when the broker cannot be reached or refuses the connection.
         """
         self._stop.clear()
-        try:
-            self._client.connect(self.broker_host, self.broker_port, keepalive=30)
-        except OSError as exc:
-            raise ConnectionError(
-                f"cannot reach MQTT broker at {self.broker_host}:{self.broker_port}: {exc}"
-            ) from exc
-        self._client.loop_start()
-        if not self._connected.wait(_CONNECT_TIMEOUT_S) or self._connect_reason is None:
-            self._client.loop_stop()
-            raise ConnectionError(
-                f"MQTT broker at {self.broker_host}:{self.broker_port} "
-                f"did not accept the connection: {self._connect_reason}"
-            )
-        if self._sparkplug is not None and not self._born.wait(_CONNECT_TIMEOUT_S):
-            self._client.disconnect()
-            self._client.loop_stop()
+        self._link.connect(self.broker_host, self.broker_port)
+        if self._sparkplug is not None and not self._born.wait(CONNECT_TIMEOUT_S):
+            self._link.close()
             raise ConnectionError("the Sparkplug B births were not published in time")
         self._write_truth()
         if self.takt_s is not None:
@@ -159,13 +134,7 @@ class VisionCamera:
             self._thread.join()
             self._thread = None
         self._publish_deaths()
-        if not self.wait_published(flush_timeout_s):
-            _log.warning(
-                "stopping with %d messages not acknowledged by the broker",
-                self._messages_sent - self._messages_acked,
-            )
-        self._client.disconnect()
-        self._client.loop_stop()
+        self._link.close(flush_timeout_s)
         if self._sparkplug is not None:  # a later start() is a new Sparkplug session
             self._sparkplug.next_connection()
             self._set_will()
@@ -238,37 +207,23 @@ class VisionCamera:
 
     def _send_results(self, results: list[tuple[str, dict[str, Any]]], at: datetime) -> None:
         for topic, payload in results:
-            self._send(topic, json.dumps(payload))
+            self._link.send(topic, json.dumps(payload))
         if self._sparkplug is not None and self._born.is_set():
             for topic, payload in results:
                 device_id = self._device_ids[topic]
-                self._send(*self._sparkplug.data(device_id, payload, at), qos=0)
+                self._link.send(*self._sparkplug.data(device_id, payload, at), qos=0)
 
     def wait_published(self, timeout: float) -> bool:
         """Block until the broker has acknowledged every message sent so far (QoS 1 PUBACK).
 
         Returns False when `timeout` seconds pass first.
         """
-        with self._acked:
-            target = self._messages_sent
-            return self._acked.wait_for(lambda: self._messages_acked >= target, timeout)
-
-    def _send(self, topic: str, payload: str | bytes, qos: int = 1) -> None:
-        with self._acked:
-            self._messages_sent += 1
-        info = self._client.publish(topic, payload, qos=qos)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and qos == 0:
-            # paho drops an unsent QoS 0 message and never reports it: stop waiting for it
-            with self._acked:
-                self._messages_acked += 1
-                self._acked.notify_all()
-        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            _log.warning("publish to %s failed: %s", topic, mqtt.error_string(info.rc))
+        return self._link.wait_published(timeout)
 
     def _set_will(self) -> None:
         assert self._sparkplug is not None
         topic, payload = self._sparkplug.death(_now_ms())
-        self._client.will_set(topic, payload, qos=1, retain=False)
+        self._link.will_set(topic, payload, qos=1)
 
     def _start_births(self) -> None:
         threading.Thread(
@@ -281,7 +236,7 @@ class VisionCamera:
             if session != self._session:
                 return  # that connection is gone; its successor publishes its own births
             for topic, payload in self._sparkplug.births(_now_ms()):
-                self._send(topic, payload, qos=0)
+                self._link.send(topic, payload, qos=0)
             if session == self._session:  # not lost while publishing
                 self._born.set()
 
@@ -293,8 +248,8 @@ class VisionCamera:
             self._born.clear()
             now_ms = _now_ms()
             for topic, payload in self._sparkplug.device_deaths(now_ms):
-                self._send(topic, payload, qos=0)
-            self._send(*self._sparkplug.death(now_ms), qos=1)
+                self._link.send(topic, payload, qos=0)
+            self._link.send(*self._sparkplug.death(now_ms), qos=1)
 
     def _publish_every_takt(self, takt_s: float) -> None:
         while not self._stop.wait(takt_s):
@@ -307,62 +262,28 @@ class VisionCamera:
         if self._truth_path is not None:
             self.generator.write_ground_truth(self._truth_path)
 
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.ConnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if reason_code.is_failure:
-            _log.error("MQTT broker refused the connection: %s", reason_code)
-            self._connect_reason = None
-        else:
-            self._connect_reason = reason_code
-            if self._sparkplug is not None:
-                client.subscribe(self._sparkplug.topic("NCMD"), qos=1)
-                self._start_births()
-        self._connected.set()
+    def _on_connected(self) -> None:  # on paho's thread
+        if self._sparkplug is not None:
+            self._link.subscribe(self._sparkplug.topic("NCMD"), qos=1)
+            self._start_births()
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: mqtt.DisconnectFlags,
-        reason_code: ReasonCode,
-        properties: Properties | None,
-    ) -> None:
-        if not self._stop.is_set():
-            _log.warning("disconnected from MQTT broker (%s); paho will reconnect", reason_code)
-        if self._sparkplug is not None and not self._stop.is_set():
+    def _on_connection_lost(self) -> None:  # on paho's thread, when not stopping
+        if self._sparkplug is not None:
             # the broker sends our Will: paho's reconnect must carry the next bdSeq
             self._session += 1
             self._born.clear()
             self._sparkplug.next_connection()
             self._set_will()
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+    def _on_message(self, topic: str, payload: bytes | bytearray) -> None:  # on paho's thread
         if (
             self._sparkplug is not None
-            and message.topic == self._sparkplug.topic("NCMD")
+            and topic == self._sparkplug.topic("NCMD")
             and self._born.is_set()
-            and is_rebirth_request(message.payload)
+            and is_rebirth_request(payload)
         ):
             _log.info("Sparkplug rebirth requested")
             self._start_births()
-
-    def _on_publish(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        mid: int,
-        reason_code: ReasonCode,
-        properties: Properties,
-    ) -> None:
-        with self._acked:
-            self._messages_acked += 1
-            self._acked.notify_all()
 
 
 def _now_ms() -> int:

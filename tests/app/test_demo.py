@@ -29,12 +29,12 @@ def _get(url: str) -> Any:
 
 
 def _shift_start(data_dir: Path) -> datetime | None:
-    """When the simulator injected the shift (its ground truth), once it has."""
+    """When the simulated plant injected the shift (its ground truth), once it has."""
     try:
-        shift = json.loads((data_dir / "ground-truth-opcua.json").read_text())["shift"]
+        faults = json.loads((data_dir / "ground-truth.json").read_text())["faults"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    started = shift.get("started_at") if shift else None
+    started = faults[0].get("started_at") if faults else None
     return datetime.fromisoformat(started) if started else None
 
 
@@ -76,7 +76,8 @@ def test_demo_serves_live_cpk_and_flags_the_injected_shift(tmp_path: Path) -> No
     assert status["capability"]["cpk"] is not None
     assert _rule_1_alarms(status, _shift_start(data_dir)), status
     assert f"dashboard http://127.0.0.1:{port}/" in output
-    truth = json.loads((data_dir / "ground-truth-opcua.json").read_text())
-    assert truth["shift"]["start_part_index"] == 300
+    truth = json.loads((data_dir / "ground-truth.json").read_text())
+    assert {f["start_part"] for f in truth["faults"]} == {300}
+    assert not (data_dir / "mes-dead-letters.jsonl").exists()  # the MES push was accepted
     # the baseline was taken before the shift: limits centred on the nominal 25.00 mm
     assert abs(status["limits"]["center"] - 25.0) < 0.01, status["limits"]

@@ -102,3 +102,13 @@ def test_opcua_command_serves_until_sigint(demo_config_path: Path, tmp_path: Pat
     assert code == 0, stderr
     assert f"at opc.tcp://127.0.0.1:{port}/spcmon/sim" in stderr
     assert json.loads(truth.read_text())["parts_generated"] > 0
+
+
+def test_spcmon_simulate_hands_every_option_to_the_simulators(
+    demo_config_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.cli import main as spcmon
+
+    # options first, no subcommand: `run`, which then asks for an output
+    assert spcmon(["simulate", "--config", str(demo_config_path), "--scenario", "drift"]) == 2
+    assert "nothing to send to: give --opcua, --mqtt and/or --api" in caplog.text
