@@ -1,6 +1,7 @@
-"""alerts: turning SPC signals into alarms with a lifecycle."""
+"""alerts: SPC signals into incidents with a lifecycle, early warnings, notifiers."""
 
-from alerts.alarms import AlarmManager, apply_signals
+from alerts.incident_policy import IncidentPolicy
+from alerts.incidents import AlarmStateError, IncidentManager, UnknownAlarm
 from alerts.signals import ChartSignal
 
-__all__ = ["AlarmManager", "ChartSignal", "apply_signals"]
+__all__ = ["AlarmStateError", "ChartSignal", "IncidentManager", "IncidentPolicy", "UnknownAlarm"]

@@ -46,6 +46,7 @@ class ChartSignal:
     limit: float | None
     limit_version: int
     pattern: tuple[int, int] = (0, 0)  # (k, n) of a pattern rule, for its description
+    point: float | None = None  # the measured value of the point (``value`` may be a statistic)
 
     def describe(self) -> str:
         """A sentence for people: what happened, against which limit."""

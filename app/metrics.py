@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from alerts import AlarmManager
+from alerts import IncidentManager
 from app.monitor import Monitor
 from ingest import FlushResult
 from ingest.pipeline import Pipeline
@@ -115,7 +115,7 @@ class IngestMetrics:
 class SpcCollector(Collector):
     """Per-characteristic SPC state, read from the monitor when Prometheus scrapes."""
 
-    def __init__(self, monitor: Monitor, pipeline: Pipeline, alarms: AlarmManager) -> None:
+    def __init__(self, monitor: Monitor, pipeline: Pipeline, alarms: IncidentManager) -> None:
         self._monitor = monitor
         self._pipeline = pipeline
         self._alarms = alarms
@@ -129,8 +129,19 @@ class SpcCollector(Collector):
             "spcmon_open_alarms", "Alarms not yet resolved (open or acknowledged)", labels=labels
         )
         unresolved: dict[str, int] = {}
+        incidents = GaugeMetricFamily(
+            "spcmon_open_incidents",
+            "Incidents not yet resolved, by line, process, severity and state",
+            labels=["line", "process", "severity", "state"],
+        )
+        by_group: dict[tuple[str, str, str, str], int] = {}
         for alarm in self._alarms.open_alarms():
-            unresolved[alarm.characteristic] = unresolved.get(alarm.characteristic, 0) + 1
+            for char in alarm.characteristics:
+                unresolved[char] = unresolved.get(char, 0) + 1
+            group = (alarm.line, alarm.process, alarm.severity, alarm.state)
+            by_group[group] = by_group.get(group, 0) + 1
+        for group, count in sorted(by_group.items()):
+            incidents.add_metric(list(group), count)
         for rec in self._monitor.characteristics:
             lv = [rec.id, rec.line, rec.process]
             alarms.add_metric(lv, unresolved.get(rec.id, 0))
@@ -151,4 +162,4 @@ class SpcCollector(Collector):
             violations.add_metric([char_id, rule, chart], count)
         queue = GaugeMetricFamily("spcmon_pipeline_queued", "Submissions waiting in the pipeline")
         queue.add_metric([], self._pipeline.queued)
-        yield from (cpk, ppk, last, alarms, violations, queue)
+        yield from (cpk, ppk, last, alarms, incidents, violations, queue)

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from alerts import AlarmManager, ChartSignal
+from alerts import ChartSignal, IncidentManager
 from alerts.signals import pattern_sizes
 from app.events import EventBus, alarm_data, point_data, violation_data
 from ingest import AlarmRecord, CharacteristicRecord, Measurement, Store, StoredLimits
@@ -54,7 +54,7 @@ class Monitor:
     def __init__(
         self,
         store: Store,
-        alarms: AlarmManager,
+        alarms: IncidentManager,
         engine: Engine,
         events: EventBus | None = None,
     ) -> None:
@@ -123,6 +123,13 @@ class Monitor:
     def characteristics(self) -> list[CharacteristicRecord]:
         return list(self._records.values())
 
+    def locate(self, characteristic: str) -> tuple[str, str]:
+        """A characteristic's line and qualified process ("line1", "line1.turning")."""
+        record = self._records.get(characteristic)
+        if record is None:
+            return "", ""
+        return record.line, f"{record.line}.{record.process}"
+
     def record(self, characteristic: str) -> CharacteristicRecord | None:
         return self._records.get(characteristic)
 
@@ -186,8 +193,15 @@ class Monitor:
                 self._publish_live(measurements, in_force, signals)
             except Exception:  # the stream is a convenience: alarms must still be raised
                 _log.exception("could not publish the live events of a batch")
-        if live and signals:
-            await self._alarms.handle(signals)
+        if live:
+            # the judged points count towards an incident's automatic resolution
+            judged = [
+                (m.characteristic, m.time)
+                for m in measurements
+                if m.characteristic in self._rows and self.limits(m.characteristic)
+            ]
+            if signals or judged:
+                await self._alarms.handle(signals, judged)
 
     def publish_alarm(self, alarm: AlarmRecord) -> None:
         """The alarm manager's change hook: an ``alarm`` event for every saved state."""
@@ -277,4 +291,5 @@ class Monitor:
             s.limit,
             s.limit_version,
             pattern_sizes(self._rules[m.characteristic], s.rule),
+            m.value,
         )

@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from alerts.incident_policy import IncidentPolicy
 from app.periods import parse_period
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "password"}
@@ -125,6 +126,55 @@ class SpcSettings(BaseModel):
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
 
 
+class AlertSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
+    paging: tuple[str, ...] = Field(
+        default=("cusum@cusum",),
+        description="signal kinds (rule@chart) that open incidents; the rest only chart "
+        "(default: the CUSUM alone, see benchmarks/incident_policy.py)",
+    )
+    group_window_s: float = Field(
+        default=60.0, ge=0, le=86_400, description="process signals this close join one incident"
+    )
+    resolve_after: int = Field(
+        default=25, ge=1, le=10_000, description="in-control points that resolve an incident"
+    )
+    escalate_after_s: float = Field(
+        default=900.0, gt=0, le=7 * 86_400, description="unacknowledged this long: escalate"
+    )
+    max_new_per_hour: int = Field(
+        default=6, ge=1, le=1000, description="new incidents per process and hour, at most"
+    )
+
+    @field_validator("paging")
+    @classmethod
+    def _kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for kind in value:
+            rule, _, chart = kind.partition("@")
+            if (rule, chart) not in PAGEABLE:
+                known = ", ".join(sorted(f"{r}@{c}" for r, c in PAGEABLE))
+                raise ValueError(f"unknown signal kind {kind!r}; choose from {known}")
+        return value
+
+    def policy(self) -> IncidentPolicy:
+        """The incident policy these settings describe."""
+        kinds = frozenset(tuple(k.split("@", 1)) for k in self.paging)
+        return IncidentPolicy(
+            paging=kinds,  # type: ignore[arg-type]
+            group_window=timedelta(seconds=self.group_window_s),
+            resolve_after=self.resolve_after,
+            escalate_after=timedelta(seconds=self.escalate_after_s),
+            max_new_per_hour=self.max_new_per_hour,
+        )
+
+
+PAGEABLE = frozenset(
+    {(str(r), "i") for r in range(1, 9)}
+    | {("1", "mr"), ("1", "r"), ("1", "s"), ("ewma", "ewma"), ("cusum", "cusum")}
+)
+
+
 class GradeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
 
@@ -193,6 +243,7 @@ class Settings(BaseSettings):
     opcua: OpcuaSettings = OpcuaSettings()
     spc: SpcSettings = SpcSettings()
     grades: GradeSettings = GradeSettings()
+    alerts: AlertSettings = AlertSettings()
     http: HttpSettings = HttpSettings()
     auth: AuthSettings = AuthSettings()
 

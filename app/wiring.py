@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
 
-from alerts import AlarmManager
+from alerts import IncidentManager
 from app.answer_cache import AnswerCache
 from app.auth import KeyRing
 from app.events import EventBus
@@ -135,7 +135,7 @@ class Service:
     plant: PlantConfig
     store: Store
     monitor: Monitor
-    alarms: AlarmManager
+    alarms: IncidentManager
     pipeline: Pipeline
     registry: CollectorRegistry
     grades: GradeKeeper
@@ -147,15 +147,17 @@ class Service:
     status_answers: AnswerCache = field(default_factory=AnswerCache)
     _pipeline_task: asyncio.Task[None] | None = None
     _grades_task: asyncio.Task[None] | None = None
+    _escalation_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
         plant = load_checked_plant(settings)
         store = build_store(settings)
-        alarms = AlarmManager(store)
         engine = Engine(baseline_size=settings.spc.baseline_size, window=settings.spc.window)
         events = EventBus()
+        alarms = IncidentManager(store, lambda c: ("", ""), settings.alerts.policy())
         monitor = Monitor(store, alarms, engine, events)
+        alarms.locate = monitor.locate
         alarms.on_change = monitor.publish_alarm
         for record in characteristic_records(plant):
             monitor.register(record)
@@ -212,6 +214,7 @@ class Service:
         await self.monitor.restore()
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
         self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
+        self._escalation_task = asyncio.create_task(self._escalate(), name="escalation")
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
         if self.mqtt is not None:
             self.mqtt.start()
@@ -233,7 +236,7 @@ class Service:
                          SHUTDOWN_DRAIN_S)  # fmt: skip
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
-        for task in (self._grades_task, self._pipeline_task):
+        for task in (self._escalation_task, self._grades_task, self._pipeline_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -246,6 +249,16 @@ class Service:
                 spool.directory,
             )
         await self.store.close()
+
+    async def _escalate(self) -> None:
+        """Escalate unacknowledged incidents: checked every 10 s (or the delay if shorter)."""
+        period = min(10.0, self.settings.alerts.escalate_after_s)
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await self.alarms.escalate_due()
+            except Exception:  # a store hiccup must not end escalation for good
+                _log.exception("could not escalate incidents")
 
     @property
     def spooled_rows(self) -> int:

@@ -14,6 +14,7 @@ from ingest.store import (
     GradeSnapshot,
     StoredLimits,
     characteristic_values,
+    details_from_json,
 )
 from spc import LimitSet
 
@@ -61,7 +62,8 @@ def limits_from_row(r: Row) -> StoredLimits:
 
 ALARM_COLUMNS: LiteralString = (
     "id, characteristic, rule, chart, state, opened_at, last_at, count, limit_version, "
-    "last_value, message, acknowledged_by, acknowledged_at, ack_comment, ack_cause, ack_action"
+    "last_value, message, acknowledged_by, acknowledged_at, ack_comment, ack_cause, ack_action, "
+    "line, process, severity, details"
 )
 ACK_COLUMNS: LiteralString = "acknowledged_by, acknowledged_at, ack_comment, ack_cause, ack_action"
 
@@ -81,6 +83,10 @@ def alarm_from_row(r: Row) -> AlarmRecord:
         message=r[10],
         id=int(r[0]),
         ack=ack_from_row(r[11:16]),
+        line=r[16],
+        process=r[17],
+        severity=r[18],
+        details=details_from_json(r[19]),
     )
 
 

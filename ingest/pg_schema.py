@@ -261,6 +261,21 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE limit_sets ADD COLUMN effective_at timestamptz",
         ),
     ),
+    # alarms become incidents: the line and process they belong to, a severity, and the
+    # grouped characteristics, evidence, escalation and resolution as one jsonb document
+    Migration(
+        3,
+        "incidents: line, process, severity, details",
+        common=(
+            """
+            ALTER TABLE alarms
+                ADD COLUMN line text NOT NULL DEFAULT '',
+                ADD COLUMN process text NOT NULL DEFAULT '',
+                ADD COLUMN severity text NOT NULL DEFAULT 'warning',
+                ADD COLUMN details jsonb NOT NULL DEFAULT '{}'
+            """,
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -495,6 +495,10 @@ class PostgresStore:
         async with self._conn() as conn:
             return await pg_alarms.save_alarm(conn, alarm)
 
+    async def save_alarms(self, alarms: Sequence[AlarmRecord]) -> list[AlarmRecord]:
+        async with self._conn() as conn:
+            return await pg_alarms.save_alarms(conn, alarms)
+
     async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
         async with self._conn() as conn:
             return await pg_alarms.get_alarm(conn, alarm_id)

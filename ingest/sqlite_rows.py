@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from ingest.model import Measurement, Quality
 from ingest.sqlite_schema import ADDED_COLUMNS
-from ingest.store import Acknowledgement, AlarmRecord, StoredLimits
+from ingest.store import Acknowledgement, AlarmRecord, StoredLimits, details_from_json
 from spc import LimitSet
 
 _log = logging.getLogger(__name__)
@@ -137,7 +137,8 @@ def monitoring_from_json(text: str) -> dict[str, tuple[float, float] | None]:
 
 ALARM_COLUMNS = (
     "id, characteristic, rule, chart, state, opened_us, last_us, count, limit_version, "
-    "last_value, message, acknowledged_by, acknowledged_us, ack_comment, ack_cause, ack_action"
+    "last_value, message, acknowledged_by, acknowledged_us, ack_comment, ack_cause, ack_action, "
+    "line, process, severity, details"
 )
 """The columns ``alarm_from_row`` reads, in its order (a migrated file has them in
 another physical order, so alarms are never read with ``SELECT *``)."""
@@ -158,6 +159,10 @@ def alarm_from_row(r: Sequence[Any]) -> AlarmRecord:
         message=r[10],
         id=r[0],
         ack=ack_from_row(r[11:16]),
+        line=r[16],
+        process=r[17],
+        severity=r[18],
+        details=details_from_json(r[19]),
     )
 
 

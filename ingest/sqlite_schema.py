@@ -1,6 +1,6 @@
 """Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # Columns added after a table was first created: (table, column, definition). Applied
 # in place to an existing file whose table lacks them (SQLite adds columns cheaply).
@@ -16,6 +16,10 @@ ADDED_COLUMNS = (
     ("alarm_events", "actor", "TEXT"),
     ("alarm_events", "note", "TEXT"),
     ("limit_sets", "effective_us", "INTEGER"),
+    ("alarms", "line", "TEXT NOT NULL DEFAULT ''"),
+    ("alarms", "process", "TEXT NOT NULL DEFAULT ''"),
+    ("alarms", "severity", "TEXT NOT NULL DEFAULT 'warning'"),
+    ("alarms", "details", "TEXT NOT NULL DEFAULT '{}'"),
 )
 
 SCHEMA = """
@@ -56,7 +60,9 @@ CREATE TABLE IF NOT EXISTS alarms (
     chart TEXT NOT NULL, state TEXT NOT NULL, opened_us INTEGER NOT NULL,
     last_us INTEGER NOT NULL, count INTEGER NOT NULL, limit_version INTEGER NOT NULL,
     last_value REAL NOT NULL, message TEXT NOT NULL, acknowledged_by TEXT,
-    acknowledged_us INTEGER, ack_comment TEXT, ack_cause TEXT, ack_action TEXT
+    acknowledged_us INTEGER, ack_comment TEXT, ack_cause TEXT, ack_action TEXT,
+    line TEXT NOT NULL DEFAULT '', process TEXT NOT NULL DEFAULT '',
+    severity TEXT NOT NULL DEFAULT 'warning', details TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS alarms_by_char_state ON alarms (characteristic, state);
 CREATE TABLE IF NOT EXISTS alarm_events (

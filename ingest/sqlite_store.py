@@ -392,6 +392,10 @@ class SqliteStore:
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
         return await self._run(lambda conn: sqlite_alarms.save_alarm(conn, alarm))
 
+    async def save_alarms(self, alarms: Sequence[AlarmRecord]) -> list[AlarmRecord]:
+        batch = list(alarms)
+        return await self._run(lambda conn: sqlite_alarms.save_alarms(conn, batch))
+
     async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
         return await self._run(lambda conn: sqlite_alarms.get_alarm(conn, alarm_id))
 

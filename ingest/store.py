@@ -15,6 +15,7 @@ Conventions shared by every backend:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +48,7 @@ class CharacteristicRecord:
     source_address: str | None
     origin: str = "config"
     ewma: tuple[float, float] | None = (0.2, 3.0)  # (lambda, L), None: off
-    cusum: tuple[float, float] | None = (0.5, 4.0)  # (k, h) in sigma units, None: off
+    cusum: tuple[float, float] | None = (0.4, 6.0)  # (k, h) in sigma units, None: off
 
 
 def characteristic_values(
@@ -74,10 +75,50 @@ class Acknowledgement:
 
 
 @dataclass(frozen=True)
-class AlarmRecord:
-    """An alarm on one characteristic, rule and chart; ``id`` is None until stored.
+class Evidence:
+    """One signal an incident holds: what happened on which characteristic, when."""
 
-    ``ack`` is None until the alarm is acknowledged; it stays with the alarm afterwards.
+    time: datetime
+    characteristic: str
+    rule: str
+    chart: str
+    value: float
+    limit: float | None
+    limit_version: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Who resolved an incident (``system`` for the automatic resolution), when and why."""
+
+    by: str
+    at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
+class IncidentDetails:
+    """What an incident groups: its characteristics, recent evidence, escalation, end.
+
+    ``evidence`` keeps the first and the most recent signals (at most ``MAX_EVIDENCE``);
+    the alarm's ``count`` is the number of all signals it absorbed.
+    """
+
+    characteristics: tuple[str, ...] = ()
+    evidence: tuple[Evidence, ...] = ()
+    escalated_at: datetime | None = None
+    resolution: Resolution | None = None
+
+
+MAX_EVIDENCE = 50
+
+
+@dataclass(frozen=True)
+class AlarmRecord:
+    """An incident: one problem, opened by a signal on ``characteristic`` (its ``rule`` and
+    ``chart``), possibly grouping several characteristics of one process (``details``).
+    ``id`` is None until stored; ``ack`` is None until acknowledged and stays afterwards.
     """
 
     characteristic: str
@@ -92,6 +133,56 @@ class AlarmRecord:
     message: str
     id: int | None = None
     ack: Acknowledgement | None = None
+    line: str = ""
+    process: str = ""  # qualified, e.g. "line1.turning"
+    severity: str = "warning"  # "warning" | "critical"
+    details: IncidentDetails = IncidentDetails()
+
+    @property
+    def characteristics(self) -> tuple[str, ...]:
+        """Every characteristic the incident concerns, the opening one first."""
+        return self.details.characteristics or (self.characteristic,)
+
+
+def details_to_json(details: IncidentDetails) -> str:
+    """The ``details`` column: JSON with ISO 8601 times (both backends store this text)."""
+    resolution = details.resolution
+    return json.dumps(
+        {
+            "characteristics": list(details.characteristics),
+            "evidence": [
+                {"time": e.time.isoformat(), "characteristic": e.characteristic,
+                 "rule": e.rule, "chart": e.chart, "value": e.value, "limit": e.limit,
+                 "limit_version": e.limit_version, "message": e.message}
+                for e in details.evidence
+            ],
+            "escalated_at": details.escalated_at.isoformat() if details.escalated_at else None,
+            "resolution": None if resolution is None else {
+                "by": resolution.by, "at": resolution.at.isoformat(), "note": resolution.note
+            },
+        }
+    )  # fmt: skip
+
+
+def details_from_json(text: str | Mapping[str, Any] | None) -> IncidentDetails:
+    """Inverse of `details_to_json` (PostgreSQL hands jsonb over already decoded)."""
+    if not text:
+        return IncidentDetails()
+    doc = json.loads(text) if isinstance(text, str) else text
+    res = doc.get("resolution")
+    escalated = doc.get("escalated_at")
+    return IncidentDetails(
+        characteristics=tuple(doc.get("characteristics", ())),
+        evidence=tuple(
+            Evidence(datetime.fromisoformat(e["time"]), e["characteristic"], e["rule"],
+                     e["chart"], e["value"], e["limit"], e["limit_version"], e["message"])
+            for e in doc.get("evidence", ())
+        ),
+        escalated_at=datetime.fromisoformat(escalated) if escalated else None,
+        resolution=None if res is None else Resolution(
+            res["by"], datetime.fromisoformat(res["at"]), res["note"]
+        ),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -111,11 +202,18 @@ class AlarmEvent:
     note: str | None = None
 
 
-def alarm_event(saved: AlarmRecord, stored_ack: Acknowledgement | None) -> AlarmEvent:
-    """The audit event of saving ``saved`` over a row acknowledged as ``stored_ack``.
+def alarm_event(
+    saved: AlarmRecord,
+    stored_ack: Acknowledgement | None,
+    stored_state: str | None = None,
+    stored_escalated: datetime | None = None,
+) -> AlarmEvent:
+    """The audit event of saving ``saved`` over a row acknowledged as ``stored_ack``, in
+    ``stored_state`` and escalated at ``stored_escalated`` (None, None for a new row).
 
     Every backend writes this event: a save that sets the acknowledgement records who,
-    why and when; any other save records the alarm's state at its ``last_at``.
+    why and when; one that resolves, who resolved (``system`` when automatic) and why; one
+    that escalates, the escalation; any other save, the state at the alarm's ``last_at``.
     """
     if saved.id is None:
         raise ValueError("alarm_event: the alarm has no id yet; save it first")
@@ -124,6 +222,14 @@ def alarm_event(saved: AlarmRecord, stored_ack: Acknowledgement | None) -> Alarm
         return AlarmEvent(
             saved.id, ack.at, saved.state, saved.count, saved.last_value, ack.by, ack.comment
         )
+    res = saved.details.resolution
+    if saved.state == "resolved" and stored_state not in (None, "resolved") and res is not None:
+        return AlarmEvent(saved.id, res.at, saved.state, saved.count, saved.last_value,
+                          res.by, res.note)  # fmt: skip
+    escalated = saved.details.escalated_at
+    if escalated is not None and stored_escalated is None and stored_state is not None:
+        return AlarmEvent(saved.id, escalated, saved.state, saved.count, saved.last_value,
+                          "system", f"escalated: {saved.severity}")  # fmt: skip
     return AlarmEvent(saved.id, saved.last_at, saved.state, saved.count, saved.last_value)
 
 
@@ -301,13 +407,21 @@ class AlarmStore(Protocol):
         """Insert (id None) or update an alarm and add an event; returns it with its id."""
         ...
 
+    async def save_alarms(self, alarms: Sequence[AlarmRecord]) -> list[AlarmRecord]:
+        """`save_alarm` for each, in one transaction (a batch's changes cost one commit)."""
+        ...
+
     async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
         """One alarm, whatever its state; None for an id never stored."""
         ...
 
     async def list_alarms(
         self, characteristic: str | None = None, open_only: bool = True
-    ) -> list[AlarmRecord]: ...
+    ) -> list[AlarmRecord]:
+        """Alarms in id order; with ``characteristic``, those concerning it (opened on it
+        or grouping it); ``open_only``: the unresolved ones."""
+        ...
+
     async def alarm_events(self, alarm_id: int) -> list[AlarmEvent]:
         """Every saved state of an alarm, oldest first (its audit history)."""
         ...

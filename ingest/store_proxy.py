@@ -107,6 +107,9 @@ class StoreProxy:
     async def save_alarm(self, alarm: AlarmRecord) -> AlarmRecord:
         return await self.inner.save_alarm(alarm)
 
+    async def save_alarms(self, alarms: Sequence[AlarmRecord]) -> list[AlarmRecord]:
+        return await self.inner.save_alarms(alarms)
+
     async def get_alarm(self, alarm_id: int) -> AlarmRecord | None:
         return await self.inner.get_alarm(alarm_id)
 

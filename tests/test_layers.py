@@ -13,7 +13,7 @@ PROJECT = {"app", "ingest", "spc", "alerts", "simulators"}
 THIRD_PARTY_ALLOWED = {
     "spc": {"numpy", "numba", "scipy"},
     "ingest": {"spc", "asyncua", "paho", "psycopg", "psycopg_pool", "yaml", "pydantic"},
-    "alerts": {"spc", "ingest"},
+    "alerts": {"spc", "ingest", "httpx", "paho", "pydantic", "yaml", "numpy"},
     "simulators": {"asyncua", "paho", "httpx", "numpy", "yaml", "google"},  # google: protobuf
 }
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 # measurements ---------------------------------------------------------------------------
 
@@ -106,67 +105,3 @@ class PlantPublic(BaseModel):
     name: str
     summary: SummaryPublic
     lines: list[LineSummaryPublic]
-
-
-# alarms ---------------------------------------------------------------------------------
-
-
-class AlarmItemPublic(BaseModel):
-    id: int
-    characteristic: str
-    line: str | None = Field(description="null when the characteristic no longer exists")
-    process: str | None = Field(description="qualified <line>.<process>; null as for line")
-    rule: str
-    chart: str
-    state: str = Field(description="open, acknowledged or resolved")
-    opened_at: datetime
-    last_at: datetime
-    count: int
-    limit_version: int
-    last_value: float
-    message: str
-    acknowledged_by: str | None = Field(
-        default=None, description="the name of the key that acknowledged; null: not yet"
-    )
-    acknowledged_at: datetime | None = Field(default=None, description="null: not yet")
-    ack_comment: str | None = Field(default=None, description="what the operator found")
-    ack_cause: str | None = Field(default=None, description="assignable cause, if given")
-    ack_action: str | None = Field(default=None, description="corrective action, if given")
-
-
-class AlarmEventPublic(BaseModel):
-    recorded_at: datetime = Field(
-        description="the acknowledgement time for the acknowledging event, otherwise "
-        "the alarm's last violation time when saved"
-    )
-    state: str
-    count: int
-    last_value: float
-    actor: str | None = Field(
-        default=None, description="who made this change (the acknowledging key); null: the system"
-    )
-    note: str | None = Field(default=None, description="the acknowledgement's comment")
-
-
-class AlarmDetailPublic(AlarmItemPublic):
-    events: list[AlarmEventPublic] = Field(description="every saved state, oldest first")
-
-
-_Note = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-
-
-class AcknowledgementCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    comment: _Note = Field(description="what the operator found; required")
-    cause: _Note | None = Field(default=None, description="assignable cause, if known")
-    action: _Note | None = Field(default=None, description="corrective action taken")
-
-
-class AcknowledgementPublic(BaseModel):
-    alarm: AlarmItemPublic
-    acknowledged_by: str = Field(description="the name of the key that acknowledged")
-    acknowledged_at: datetime
-    comment: str
-    cause: str | None
-    action: str | None

@@ -71,8 +71,10 @@ class CapabilityPublic(BaseModel):
 
 class AlarmPublic(BaseModel):
     id: int
-    rule: str
+    rule: str = Field(description="the opening signal's rule (see /alarms/{id} for evidence)")
     chart: str
+    severity: str = Field(description="warning or critical")
+    characteristics: list[str] = Field(description="every characteristic it concerns")
     state: str
     opened_at: datetime
     last_at: datetime

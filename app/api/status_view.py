@@ -46,7 +46,8 @@ def build_status(
 def _alarm(a: AlarmRecord) -> AlarmPublic:
     assert a.id is not None  # listed alarms are stored ones
     return AlarmPublic(
-        id=a.id, rule=a.rule, chart=a.chart, state=a.state, opened_at=a.opened_at,
+        id=a.id, rule=a.rule, chart=a.chart, severity=a.severity,
+        characteristics=list(a.characteristics), state=a.state, opened_at=a.opened_at,
         last_at=a.last_at, count=a.count, limit_version=a.limit_version,
         last_value=a.last_value, message=a.message,
     )  # fmt: skip

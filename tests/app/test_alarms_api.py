@@ -1,4 +1,5 @@
-"""Alarms over HTTP: list and filter, read with its audit history, acknowledge."""
+"""Alarms (incidents) over HTTP: list and filter, read with evidence and history,
+acknowledge with cause and action, resolve, and the Pareto of causes."""
 
 from __future__ import annotations
 
@@ -56,7 +57,9 @@ def _ack(client: TestClient, alarm_id: int, headers: dict[str, str], **body: Any
 
 
 def _rule_1(alarms: list[dict[str, Any]]) -> dict[str, Any]:
-    return next(a for a in alarms if a["rule"] == "1" and a["chart"] == "i")
+    """The incident of the shift: opened by the CUSUM (the default pager)."""
+    [incident] = [a for a in alarms if CHAR in a["characteristics"]]
+    return incident
 
 
 def test_open_alarms_are_listed_with_their_line_and_process(
@@ -71,7 +74,15 @@ def test_open_alarms_are_listed_with_their_line_and_process(
     )
     assert (alarm["line"], alarm["process"]) == ("line1", "line1.turning")
     assert alarm["last_value"] == 25.2
-    assert "above UCL" in alarm["message"]
+    assert (alarm["rule"], alarm["chart"]) == ("cusum", "cusum")  # the default pager
+    assert alarm["severity"] == "critical"  # the point is beyond the UCL too
+    assert "CUSUM upper signal" in alarm["message"]
+    detail = client.get(f"/api/v1/alarms/{alarm['id']}").json()
+    kinds = {(e["rule"], e["chart"]) for e in detail["evidence"]}
+    assert {("cusum", "cusum"), ("1", "i"), ("1", "mr")} <= kinds
+    assert len(detail["evidence"]) == alarm["count"]
+    assert detail["catalogue"]["configured"] is False
+    assert "tool wear or breakage" in detail["catalogue"]["causes"]
 
 
 def test_alarms_are_filtered_by_state_characteristic_and_line(
@@ -239,3 +250,88 @@ def test_an_acknowledgement_without_a_usable_comment_is_a_422(
     assert response.status_code == 422
     assert [e["field"] for e in response.json()["errors"]] == [field]
     assert client.get(f"/api/v1/alarms/{alarm['id']}").json()["state"] == "open"
+
+
+def test_an_operator_resolves_an_incident_saying_why(
+    client: TestClient, settings: Settings, operator: dict[str, str]
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    path = f"/api/v1/alarms/{alarm['id']}/resolve"
+
+    assert client.post(path, json={"note": "x"}).status_code == 403  # a viewer
+    assert client.post(path, json={"note": " "}, headers=operator).status_code == 422
+    response = client.post(path, json={"note": "insert changed, 5 parts checked"},
+                           headers=operator)  # fmt: skip
+    assert response.status_code == 200, response.text
+    done = response.json()
+    assert (done["state"], done["resolved_by"]) == ("resolved", OPERATOR)
+    assert done["resolution_note"] == "insert changed, 5 parts checked"
+    assert client.post(path, json={"note": "again"}, headers=operator).status_code == 409
+    assert client.post("/api/v1/alarms/999/resolve", json={"note": "?"},
+                       headers=operator).status_code == 404  # fmt: skip
+    [*_, event] = client.get(f"/api/v1/alarms/{alarm['id']}").json()["events"]
+    assert (event["state"], event["actor"]) == ("resolved", OPERATOR)
+    assert client.get("/api/v1/alarms").json() == []
+    assert [a["id"] for a in client.get("/api/v1/alarms?state=resolved").json()] == [alarm["id"]]
+
+
+def test_the_short_ack_path_acknowledges_too(
+    client: TestClient, settings: Settings, operator: dict[str, str]
+) -> None:
+    alarm = _rule_1(_shift(client, settings))
+    body = {"comment": "seen", "cause": "tool wear"}
+    response = client.post(f"/api/v1/alarms/{alarm['id']}/ack", json=body, headers=operator)
+    assert response.status_code == 200, response.text
+    assert response.json()["alarm"]["state"] == "acknowledged"
+
+
+def test_incidents_are_filtered_by_severity_process_and_time(
+    client: TestClient, settings: Settings
+) -> None:
+    [alarm] = _shift(client, settings)
+    opened = datetime.fromisoformat(alarm["opened_at"])
+
+    def listed(**params: str) -> list[int]:
+        response = client.get("/api/v1/alarms", params=params)
+        assert response.status_code == 200, response.text
+        return [a["id"] for a in response.json()]
+
+    assert listed(severity="critical") == [alarm["id"]]
+    assert listed(severity="warning") == []
+    assert listed(process="line1.turning") == [alarm["id"]]
+    assert listed(process="line1.grinding") == []
+    assert listed(since=opened.isoformat()) == [alarm["id"]]
+    assert listed(until=opened.isoformat()) == []
+    assert listed(state="unresolved") == [alarm["id"]]
+    assert client.get("/api/v1/alarms", params={"severity": "meh"}).status_code == 422
+
+
+def test_the_pareto_counts_causes_as_operators_gave_them(
+    client: TestClient, operator: dict[str, str]
+) -> None:
+    service = client.app.state.service  # type: ignore[attr-defined]
+    now = datetime.now(UTC)
+    causes = ["Tool wear", "tool  wear", "material lot", None, "TOOL WEAR"]
+    for k, cause in enumerate(causes):
+        record = AlarmRecord(CHAR, "cusum", "cusum", "open", now - timedelta(hours=k + 1),
+                             now, 1, 1, 25.2, "CUSUM", line="line1",
+                             process="line1.turning")  # fmt: skip
+        stored = client.portal.call(service.store.save_alarm, record)  # type: ignore[union-attr]
+        client.portal.call(service.alarms.load)  # type: ignore[union-attr]
+        body: dict[str, Any] = {"comment": "checked"}
+        if cause:
+            body["cause"] = cause
+            body["action"] = "insert changed" if "wear" in cause.lower() else "lot blocked"
+        assert _ack(client, stored.id, operator, **body).status_code == 200
+
+    pareto = client.get("/api/v1/alarms/causes", params={"line": "line1"}).json()
+
+    assert (pareto["incidents"], pareto["acknowledged"], pareto["without_cause"]) == (5, 5, 1)
+    assert [(c["text"], c["count"]) for c in pareto["causes"]] == [
+        ("Tool wear", 3), ("material lot", 1),
+    ]  # fmt: skip
+    assert [c["cumulative_share"] for c in pareto["causes"]] == [0.75, 1.0]
+    assert pareto["actions"][0] == {"text": "insert changed", "count": 3, "share": 0.75,
+                                    "cumulative_share": 0.75}  # fmt: skip
+    assert client.get("/api/v1/alarms/causes", params={"line": "line2"}).json()["causes"] == []
+    assert client.get("/api/v1/alarms/causes", params={"period": "0d"}).status_code == 422

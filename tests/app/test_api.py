@@ -93,11 +93,14 @@ def test_pushed_measurements_freeze_limits_then_flag_a_shift(
     assert _push(client, shifted).status_code == 202
     status = client.get(f"/api/v1/characteristics/{CHAR}/status").json()
     assert status["in_control"] is False
-    alarm = next(a for a in status["open_alarms"] if a["chart"] == "i")
-    assert alarm["rule"] == "1"
+    [alarm] = status["open_alarms"]  # one incident, opened by the CUSUM (the default pager)
+    assert (alarm["rule"], alarm["chart"], alarm["severity"]) == ("cusum", "cusum", "critical")
     assert alarm["limit_version"] == 1
     assert alarm["last_value"] == 25.2
-    assert "above UCL" in alarm["message"]
+    evidence = client.get(f"/api/v1/alarms/{alarm['id']}").json()["evidence"]
+    assert any(
+        "above UCL" in e["message"] for e in evidence if (e["rule"], e["chart"]) == ("1", "i")
+    )
     with _db(settings) as db:
         stored = db.execute("SELECT count(*) FROM measurements WHERE characteristic=?", (CHAR,))
         assert stored.fetchone()[0] == 26
@@ -233,7 +236,8 @@ def test_an_xbar_r_characteristic_charts_subgroup_means_and_ranges(
         shifted = _rows([120.2] * 5, datetime.now(UTC) - timedelta(minutes=5), char)
         _push(client, shifted)
         alarms = client.get(f"/api/v1/characteristics/{char}/status").json()["open_alarms"]
-        assert any(a["rule"] == "1" and a["chart"] == "i" for a in alarms)
+        # the subgroup mean beyond the UCL made the CUSUM's incident critical
+        assert [a["severity"] for a in alarms] == ["critical"]
 
 
 def test_a_subgroup_size_that_does_not_divide_the_window_is_refused_at_start(

@@ -118,7 +118,9 @@ def test_db_upgrade_migrates_once_and_then_reports_up_to_date(
     monkeypatch.setenv("SPCMON_DATABASE__URL", with_database(postgres.dsn, blank))
 
     assert main(["db", "upgrade"]) == 0
-    assert "schema version 2, postgresql mode; migrations applied: 1, 2" in capsys.readouterr().out
+    assert (
+        "schema version 3, postgresql mode; migrations applied: 1, 2, 3" in capsys.readouterr().out
+    )
     assert main(["db", "upgrade"]) == 0
     assert "migrations applied: none (already up to date)" in capsys.readouterr().out
 

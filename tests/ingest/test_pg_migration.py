@@ -70,12 +70,14 @@ async def old(request: pytest.FixtureRequest, anyio_backend: str) -> Old:
     return dsn, options
 
 
-async def test_a_version_1_database_is_upgraded_to_2_and_keeps_its_alarms(old: Old) -> None:
+async def test_a_version_1_database_is_upgraded_to_the_latest_and_keeps_its_alarms(
+    old: Old,
+) -> None:
     store = PostgresStore(*old)
     await store.open()
     try:
         assert store.schema_state is not None
-        assert (store.schema_state.version, store.schema_state.applied) == (2, [2])
+        assert (store.schema_state.version, store.schema_state.applied) == (3, [2, 3])
         [alarm] = await store.list_alarms()
         assert alarm.id is not None
         assert alarm == replace(OLD_ALARM, id=alarm.id)  # no acknowledgement yet
@@ -102,7 +104,7 @@ async def test_an_upgraded_database_stores_acknowledgements_and_is_not_migrated_
     await second.open()
     try:
         assert second.schema_state is not None
-        assert (second.schema_state.version, second.schema_state.applied) == (2, [])
+        assert (second.schema_state.version, second.schema_state.applied) == (3, [])
         assert await second.get_alarm(alarm.id) == acked
         events = await second.alarm_events(alarm.id)
         assert [(e.state, e.actor, e.note) for e in events] == [

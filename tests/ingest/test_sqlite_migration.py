@@ -103,4 +103,4 @@ async def test_a_version_3_file_keeps_its_alarms_and_then_stores_acknowledgement
         await reopened.close()
     assert (last.recorded_at, last.actor, last.note) == (ack.at, "anna", "insert worn")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]

@@ -24,8 +24,11 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     CostTotal,
+    Evidence,
     FirstPassCount,
     GradeSnapshot,
+    IncidentDetails,
+    Resolution,
     Store,
     StoredLimits,
 )
@@ -332,6 +335,56 @@ async def test_a_resolved_alarm_leaves_the_open_list(store: Store) -> None:
     await store.save_alarm(replace(alarm, state="resolved"))
 
     assert await store.list_alarms() == []
+
+
+async def test_an_incident_keeps_its_process_severity_and_details(store: Store) -> None:
+    evidence = (
+        Evidence(T0, "c1", "1", "i", 25.04, 25.03, 1, "Rule 1: point above UCL"),
+        Evidence(T0 + timedelta(seconds=2), "c2", "cusum", "cusum", 0.4, None, 1, "CUSUM"),
+    )
+    details = IncidentDetails(("c1", "c2"), evidence)
+    incident = _alarm(line="l1", process="l1.p1", severity="critical", details=details)
+
+    saved = await store.save_alarm(incident)
+
+    assert await store.get_alarm(saved.id or 0) == saved
+    assert saved.characteristics == ("c1", "c2")
+    # a characteristic grouped into an incident finds it, an unrelated one does not
+    assert await store.list_alarms("c2") == [saved]
+    assert await store.list_alarms("c") == []
+
+
+async def test_alarms_saved_together_get_ids_and_one_event_each(store: Store) -> None:
+    a, b = await store.save_alarms([_alarm(), _alarm(characteristic="c2")])
+    assert a.id is not None
+    assert b.id is not None
+    assert a.id != b.id
+    both = await store.save_alarms([replace(a, count=2), replace(b, count=3)])
+
+    assert await store.list_alarms() == both
+    assert [e.count for e in await store.alarm_events(b.id)] == [1, 3]
+    assert await store.save_alarms([]) == []
+
+
+async def test_resolving_and_escalating_are_audited_with_who_and_why(store: Store) -> None:
+    alarm = await store.save_alarm(_alarm())
+    assert alarm.id is not None
+    later = T0 + timedelta(minutes=15)
+    escalated = replace(
+        alarm, severity="critical", details=replace(alarm.details, escalated_at=later)
+    )
+    await store.save_alarm(escalated)
+    done = Resolution("system", later + timedelta(minutes=5), "25 points in control")
+    await store.save_alarm(
+        replace(escalated, state="resolved", details=replace(escalated.details, resolution=done))
+    )
+
+    events = await store.alarm_events(alarm.id)
+    assert [(e.recorded_at, e.state, e.actor, e.note) for e in events] == [
+        (T0, "open", None, None),
+        (later, "open", "system", "escalated: critical"),
+        (done.at, "resolved", "system", "25 points in control"),
+    ]
 
 
 # dead letters ------------------------------------------------------------------------
