@@ -68,6 +68,15 @@ def _check_config(args: argparse.Namespace) -> int:
         return 2
     count = sum(1 for _ in plant.iter_characteristics())
     print(f"{args.path}: OK ({len(plant.lines)} lines, {count} characteristics)")
+    if args.notifiers is not None:
+        from alerts.notify import NotifierConfigError, load_notifiers
+
+        try:
+            notifiers = load_notifiers(args.notifiers)
+        except NotifierConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        print(f"{args.notifiers}: OK ({', '.join(n.name for n in notifiers) or 'no notifiers'})")
     return 0
 
 
@@ -284,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate a plant config file")
     check.add_argument("path", type=Path)
+    check.add_argument("--notifiers", type=Path, help="also check a notifiers file (YAML)")
     check.set_defaults(func=_check_config)
     db = sub.add_parser("db", help="database tools (PostgreSQL / TimescaleDB)")
     db_sub = db.add_subparsers(dest="db_command", required=True)

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts import ChartSignal
+from alerts.early_warnings import EarlyWarning
 from ingest import AlarmRecord, Measurement
 
 _log = logging.getLogger(__name__)
-EVENT_KINDS = ("point", "violation", "alarm")
+EVENT_KINDS = ("point", "violation", "alarm", "warning")
 
 
 @dataclass(frozen=True)
@@ -240,4 +241,20 @@ def alarm_data(a: AlarmRecord) -> dict[str, Any]:
         "last_value": a.last_value,
         "limit_version": a.limit_version,
         "message": a.message,
+        "severity": a.severity,
+        "characteristics": list(a.characteristics),
+        "acknowledged_by": a.ack.by if a.ack else None,
+        "resolved_by": a.details.resolution.by if a.details.resolution else None,
+    }
+
+
+def warning_data(w: EarlyWarning) -> dict[str, Any]:
+    """A ``warning`` event's data: an early warning raised, escalated or cleared."""
+    return {
+        "kind": w.kind,
+        "severity": w.severity,
+        "at": w.at.isoformat(),
+        "message": w.message,
+        "cleared": w.cleared,
+        "details": dict(w.details),
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client.core import GaugeMetricFamily
@@ -42,6 +42,8 @@ class GradeKeeper:
         self._snapshot_s = snapshot_s
         self.latest: PlantGrades | None = None
         self.changes: list[tuple[datetime, str, str, int | None, int | None]] = []
+        # told (level, entity, old, new, at) for each change; must not block or raise
+        self.on_change: Callable[[str, str, int | None, int | None, datetime], None] | None = None
         self._last_grade: dict[tuple[str, str], int | None] = {}
 
     async def refresh(self, now: datetime | None = None) -> PlantGrades:
@@ -56,6 +58,11 @@ class GradeKeeper:
                 old = self._last_grade[key]
                 self.changes.append((now, key[0], key[1], old, new))
                 _log.warning("grade change: %s %s from %s to %s", *key, old, new)
+                if self.on_change is not None:
+                    try:
+                        self.on_change(key[0], key[1], old, new, now)
+                    except Exception:
+                        _log.exception("grade change hook failed")
             self._last_grade[key] = new
         del self.changes[:-1000]  # bounded: the store keeps the history
         self.latest = grades

@@ -22,6 +22,7 @@ from app.api.routes import (
     measurements,
     metrics,
     stream,
+    warnings,
 )
 from app.api.schemas import ProblemPublic
 from app.body_limit import BodyLimitMiddleware
@@ -105,7 +106,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["ETag"],
         )
-    routers = (health, characteristics, charts, limits, measurements, hierarchy, alarms, grades)
+    routers = (
+        health, characteristics, charts, limits, measurements, hierarchy, alarms, warnings,
+        grades,
+    )  # fmt: skip
     for module in (*routers, stream, metrics, dashboard):
         app.include_router(module.router)
     return app

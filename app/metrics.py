@@ -16,7 +16,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts import IncidentManager
+from app.early_warning_feed import EarlyWarningFeed
 from app.monitor import Monitor
+from app.notifications import Notifications
 from ingest import FlushResult
 from ingest.pipeline import Pipeline
 
@@ -163,3 +165,37 @@ class SpcCollector(Collector):
         queue = GaugeMetricFamily("spcmon_pipeline_queued", "Submissions waiting in the pipeline")
         queue.add_metric([], self._pipeline.queued)
         yield from (cpk, ppk, last, alarms, incidents, violations, queue)
+
+
+class AlertCollector(Collector):
+    """Open incidents by severity, the early warnings raised, the notifications' fate."""
+
+    def __init__(
+        self, alarms: IncidentManager, warnings: EarlyWarningFeed, notifications: Notifications
+    ) -> None:
+        self._alarms = alarms
+        self._warnings = warnings
+        self._notifications = notifications
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        warnings = GaugeMetricFamily(
+            "spcmon_early_warnings",
+            "Early warnings raised now (drift, capability, data health, autocorrelation)",
+            labels=["characteristic", "kind", "severity"],
+        )
+        for w in self._warnings.active():
+            warnings.add_metric([w.characteristic, w.kind, w.severity], 1)
+        yield warnings
+        dispatcher = self._notifications.dispatcher
+        if dispatcher is None:
+            return
+        sent = CounterMetricFamily(
+            "spcmon_notifications",
+            "Notifications per notifier: sent, failed attempts, dead-lettered",
+            labels=["notifier", "outcome"],
+        )
+        for name, stats in dispatcher.stats().items():
+            sent.add_metric([name, "sent"], stats.sent)
+            sent.add_metric([name, "failed"], stats.failed)
+            sent.add_metric([name, "dead_lettered"], stats.dead_lettered)
+        yield sent

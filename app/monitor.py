@@ -18,8 +18,10 @@ from typing import Any
 import anyio.to_thread
 
 from alerts import ChartSignal, IncidentManager
+from alerts.early_warnings import EarlyWarning
 from alerts.signals import pattern_sizes
-from app.events import EventBus, alarm_data, point_data, violation_data
+from app.early_warning_feed import EarlyWarningFeed
+from app.events import EventBus, alarm_data, point_data, violation_data, warning_data
 from ingest import AlarmRecord, CharacteristicRecord, Measurement, Store, StoredLimits
 from spc import (
     BatchResult,
@@ -69,6 +71,7 @@ class Monitor:
         self.last: dict[str, LastPoint] = {}
         self.signal_counts: dict[tuple[str, str, str], int] = {}
         self.on_engine_time: Callable[[float], None] | None = None  # seconds per update
+        self.early_warnings: EarlyWarningFeed | None = None  # fed each live batch
         self._revisions: dict[str, int] = {}  # bumped whenever a status would change
 
     def register(self, record: CharacteristicRecord) -> None:
@@ -202,6 +205,12 @@ class Monitor:
             ]
             if signals or judged:
                 await self._alarms.handle(signals, judged)
+            if self.early_warnings is not None:
+                await anyio.to_thread.run_sync(self.early_warnings.observe, measurements)
+
+    def publish_warning(self, warning: EarlyWarning) -> None:
+        """The early-warning feed's hook: a ``warning`` event for each raised or cleared one."""
+        self._publish("warning", warning.characteristic, warning_data(warning))
 
     def publish_alarm(self, alarm: AlarmRecord) -> None:
         """The alarm manager's change hook: an ``alarm`` event for every saved state."""

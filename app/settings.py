@@ -146,6 +146,12 @@ class AlertSettings(BaseModel):
     max_new_per_hour: int = Field(
         default=6, ge=1, le=1000, description="new incidents per process and hour, at most"
     )
+    notifiers_file: Path | None = Field(
+        default=None, description="YAML file of notifiers (deploy/examples/notifiers.yaml)"
+    )
+    dashboard_url: str | None = Field(
+        default=None, description="public URL of the dashboard, for links in notifications"
+    )
 
     @field_validator("paging")
     @classmethod

@@ -8,16 +8,21 @@ import gc
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 
 from alerts import IncidentManager
+from alerts.early_warnings import EarlyWarning
+from alerts.notify import Dispatcher, load_notifiers
 from app.answer_cache import AnswerCache
 from app.auth import KeyRing
+from app.early_warning_feed import EarlyWarningFeed
 from app.events import EventBus
 from app.grade_keeper import GradeCollector, GradeKeeper
-from app.metrics import IngestMetrics, SpcCollector, register_build_info
+from app.metrics import AlertCollector, IngestMetrics, SpcCollector, register_build_info
 from app.monitor import Monitor
+from app.notifications import Notifications
 from app.settings import Settings
 from app.storage import build_store
 from ingest import (
@@ -127,6 +132,19 @@ def opcua_bindings(plant: PlantConfig, default_endpoint: str | None) -> dict[str
     return dict(out)
 
 
+def build_dispatcher(settings: Settings) -> Dispatcher | None:
+    """The notifiers of ``SPCMON_ALERTS__NOTIFIERS_FILE``, or None when none is set.
+
+    Raises ``NotifierConfigError`` (a ValueError naming the entry and field) for a bad file.
+    """
+    path = settings.alerts.notifiers_file
+    if path is None:
+        return None
+    notifiers = load_notifiers(path)
+    _log.info("notifying through %s", ", ".join(n.name for n in notifiers) or "nobody")
+    return Dispatcher(notifiers, settings.data_dir / "notifications-dead-letters.jsonl")
+
+
 @dataclass
 class Service:
     """Every long-lived part of one running service."""
@@ -141,6 +159,8 @@ class Service:
     grades: GradeKeeper
     keys: KeyRing
     events: EventBus = field(default_factory=EventBus)
+    notifications: Notifications = field(default_factory=lambda: Notifications(None))
+    warnings: EarlyWarningFeed | None = None
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # API edits, one at a time
@@ -148,6 +168,7 @@ class Service:
     _pipeline_task: asyncio.Task[None] | None = None
     _grades_task: asyncio.Task[None] | None = None
     _escalation_task: asyncio.Task[None] | None = None
+    _quiet_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -173,9 +194,23 @@ class Service:
         )
         registry.register(GradeCollector(grades))
         keys = KeyRing(settings.keys_file)
+        notifications = Notifications(build_dispatcher(settings), settings.alerts.dashboard_url)
+        alarms.on_transition = notifications.incident
+        grades.on_change = notifications.grade_change
+
+        def warned(w: EarlyWarning) -> None:
+            monitor.publish_warning(w)
+            line, process = monitor.locate(w.characteristic)
+            notifications.warning(w, line, process)
+
+        warnings = EarlyWarningFeed(monitor.record, monitor.limits, warned)
+        monitor.early_warnings = warnings
+        pipeline.on_bad_quality = warnings.observe_bad
+        registry.register(AlertCollector(alarms, warnings, notifications))
         service = cls(
-            settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events
-        )
+            settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events,
+            notifications, warnings,
+        )  # fmt: skip
         service._build_collectors()
         return service
 
@@ -215,6 +250,9 @@ class Service:
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
         self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
         self._escalation_task = asyncio.create_task(self._escalate(), name="escalation")
+        self._quiet_task = asyncio.create_task(self._check_quiet(), name="quiet-sources")
+        if self.notifications.dispatcher is not None:
+            await self.notifications.dispatcher.start()
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
         if self.mqtt is not None:
             self.mqtt.start()
@@ -236,7 +274,8 @@ class Service:
                          SHUTDOWN_DRAIN_S)  # fmt: skip
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
-        for task in (self._escalation_task, self._grades_task, self._pipeline_task):
+        tasks = (self._quiet_task, self._escalation_task, self._grades_task, self._pipeline_task)
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -248,7 +287,19 @@ class Service:
                 spool.rows,
                 spool.directory,
             )
+        if self.notifications.dispatcher is not None:
+            await self.notifications.dispatcher.aclose(timeout_s=5.0)
         await self.store.close()
+
+    async def _check_quiet(self) -> None:
+        """Find the sources gone quiet (data health), every 5 s."""
+        while True:
+            await asyncio.sleep(5.0)
+            if self.warnings is not None:
+                try:
+                    await asyncio.to_thread(self.warnings.check_quiet, datetime.now(UTC))
+                except Exception:
+                    _log.exception("could not check for quiet sources")
 
     async def _escalate(self) -> None:
         """Escalate unacknowledged incidents: checked every 10 s (or the delay if shorter)."""

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -122,6 +122,8 @@ class Pipeline:
         self._busy = False
         self._flushing = asyncio.Lock()  # held for each batch's store-and-evaluate
         self.degraded = False
+        # told the live bad-quality values stored per characteristic (data health)
+        self.on_bad_quality: Callable[[Mapping[str, int]], None] | None = None
         """True while the store refuses writes (reported by /healthz)."""
 
     @property
@@ -253,6 +255,16 @@ class Pipeline:
                 attempt += 1
                 await asyncio.sleep(delay)
 
+    def _tell_bad(self, bad: Iterable[Measurement]) -> None:
+        counts: dict[str, int] = {}
+        for m in bad:
+            counts[m.characteristic] = counts.get(m.characteristic, 0) + 1
+        if counts and self.on_bad_quality is not None:
+            try:
+                self.on_bad_quality(counts)
+            except Exception:  # data health is advice: ingest goes on
+                _log.exception("bad-quality hook failed")
+
     async def _evaluate(
         self, fresh: list[Measurement], kept: list[tuple[Measurement, bool]]
     ) -> None:
@@ -260,6 +272,8 @@ class Pipeline:
             return
         live_flags = {m.ingest_id: live for m, live in kept}
         good = [m for m in fresh if m.quality is Quality.GOOD]
+        self._tell_bad(m for m in fresh if m.quality is Quality.BAD and live_flags.get(
+            m.ingest_id, True))  # fmt: skip
         for live in (False, True):
             part = [m for m in good if live_flags.get(m.ingest_id, True) is live]
             if not part:

@@ -42,7 +42,8 @@ _FILTER_TEXT = (
 )
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "an endless text/event-stream of point, violation and alarm events",
+        "description": "an endless text/event-stream of point, violation, alarm (incident) "
+        "and warning (early warning) events",
         "content": {
             "text/event-stream": {
                 "schema": {
@@ -51,7 +52,14 @@ _STREAM_DOC: dict[int | str, dict[str, Any]] = {
                     "properties": {
                         "event": {
                             "type": "string",
-                            "enum": ["point", "violation", "alarm", "overflow", "resync"],
+                            "enum": [
+                                "point",
+                                "violation",
+                                "alarm",
+                                "warning",
+                                "overflow",
+                                "resync",
+                            ],
                         },
                         "data": {"type": "string", "description": "a JSON object"},
                         "id": {"type": "string"},
