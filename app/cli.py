@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulated lines + broker + service on this machine")
     demo.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
     demo.add_argument("--data-dir", type=Path, default=Path("data/demo"))
-    demo.add_argument("--shift-after", type=int, default=150, help="part index of the shift")
+    demo.add_argument("--shift-after", type=int, default=250, help="part index of the shift")
     demo.add_argument("--takt", type=float, default=0.2, help="seconds per part")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=_demo)

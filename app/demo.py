@@ -24,11 +24,19 @@ import uvicorn
 from app.auth import KeyRing, Role
 from app.local_broker import free_port, running_mosquitto, wait_for_port
 from app.main import create_app
-from app.settings import AuthSettings, HttpSettings, MqttSettings, OpcuaSettings, Settings
+from app.settings import (
+    AuthSettings,
+    HttpSettings,
+    MqttSettings,
+    OpcuaSettings,
+    Settings,
+    SpcSettings,
+)
 
 _log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = REPO_ROOT / "deploy" / "examples" / "demo-plant.yaml"
+DEMO_BASELINE = 40  # Phase I points (X-bar charts: subgroups)
 
 
 @contextmanager
@@ -89,6 +97,8 @@ def run_demo(http_port: int, data_dir: Path, shift_after: int, takt_s: float, se
             opcua=OpcuaSettings(endpoint=f"opc.tcp://127.0.0.1:{opcua_port}/spcmon/sim"),
             http=HttpSettings(port=http_port),
             auth=AuthSettings(anonymous_read=True),  # the demo's dashboard reads without a key
+            # limits within seconds; production keeps the default 100 (README "Alerts")
+            spc=SpcSettings(baseline_size=DEMO_BASELINE),
         )
         _, ingest_key = KeyRing(settings.keys_file).create("demo-mes", Role.INGEST)
         server, thread = _serve_in_thread(settings, http_port)

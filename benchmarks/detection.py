@@ -7,14 +7,17 @@ called through its HTTP API with FastAPI's test client) monitors ``--replicates`
 independent characteristics (nominal 10, sigma 0.0998, spec 9.5..10.5: Cp 1.67, I-MR)
 three times over, each copy with another alarm policy, all fed the very same values:
 
-- ``default``: the service's defaults (Nelson rules 1-8 on the I chart, rule 1 on the MR
-  chart, EWMA lambda 0.2 L 3, CUSUM k 0.5 h 4);
-- ``western_electric``: the Western Electric rules 1, 2 (8 in a row), 5, 6, no EWMA/CUSUM;
-- ``rule_1``: Shewhart's rule 1 alone (I and MR charts).
+- ``default``: the service's defaults (chart: Nelson rules 1-8 on the I chart, rule 1 on
+  the MR chart, EWMA lambda 0.2 L 3, CUSUM k 0.4 h 6; incidents page on the CUSUM alone),
+  scored twice: by its incidents (what pages people) and by its chart signals;
+- ``western_electric``: the Western Electric rules 1, 2 (8 in a row), 5, 6, no EWMA/CUSUM,
+  scored by its chart signals (each a page in a product that alarms on every rule);
+- ``rule_1``: Shewhart's rule 1 alone (I and MR charts), scored by its chart signals.
 
-The simulated plant (`simulators.production` via `simulators.scenario`) makes
-``baseline + in-control + fault`` parts per characteristic, one per second, stamped
-backwards from now, and the simulators' MES pusher posts them live (alarms on). Phase I is
+The scenario's values (`simulators.scenario.ValueGenerator`) make ``baseline + lead +
+watch`` parts per characteristic, one per second, stamped backwards from now, and the
+simulators' MES pusher posts them live (alarms on). A first row without any fault shows
+how often a false alarm lands in the same window by chance. Phase I is
 the service's default baseline (25 points; ``--baseline``): limits are *estimated*, as on
 a real line, so the in-control ARLs are below the known-parameter textbook values
 (benchmarks/arl.py).
@@ -69,6 +72,9 @@ class Case:
 
 
 CASES = (
+    # the null case: the same windows without any fault, so that a "detection" here is a
+    # false alarm that fell in the window; every other row must be read against it
+    Case("no fault (shift of 0)", "mean-shift", 0.0),
     Case("mean shift 0.5 sigma", "mean-shift", 0.5),
     Case("mean shift 1 sigma", "mean-shift", 1.0),
     Case("mean shift 2 sigma", "mean-shift", 2.0),
@@ -93,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reps = 4 if args.quick else args.replicates
     watch = 60 if args.quick else args.fault_parts
     calm = 100 if args.quick else args.in_control_parts
-    cases = CASES[:2] if args.quick else CASES
+    cases = CASES[:3] if args.quick else CASES
     chars = _replicates(reps)
     started = time.monotonic()
     base = args.baseline
@@ -154,9 +160,11 @@ def _service_id(policy: str, char: SimCharacteristic) -> str:
 
 
 def _plant_yaml(chars: Sequence[SimCharacteristic]) -> dict[str, Any]:
+    # one process per characteristic: the replicates are independent machines, so the
+    # incidents of one must not be grouped with another's (grouping is per process)
     processes = [
         {
-            "id": policy,
+            "id": f"{policy}-{c.id.rsplit('.', 1)[-1]}",
             "characteristics": [
                 {
                     "id": _service_id(policy, c),
@@ -167,10 +175,10 @@ def _plant_yaml(chars: Sequence[SimCharacteristic]) -> dict[str, Any]:
                     "chart": "imr",
                     **overrides,
                 }
-                for c in chars
             ],
         }
         for policy, overrides in POLICIES.items()
+        for c in chars
     ]
     return {"plant": {"id": "bench"}, "lines": [{"id": "bench", "processes": processes}]}
 
@@ -244,6 +252,15 @@ def _score(client: TestClient, truth: dict[str, Any], policy: str) -> ScoreRepor
     return score(parsed, read_signals(client, parsed))
 
 
+COLUMNS = (
+    # (heading, policy, scored by): incidents are what pages people; signals are the chart
+    ("default policy: incidents", "default", "incidents"),
+    ("default policy: chart signals", "default", "signals"),
+    ("Western Electric: chart signals", "western_electric", "signals"),
+    ("rule 1 alone: chart signals", "rule_1", "signals"),
+)
+
+
 def _table(
     calm: dict[str, ScoreReport],
     rows: Sequence[tuple[Case, dict[str, ScoreReport]]],
@@ -252,35 +269,45 @@ def _table(
     watch: int,
     calm_parts: int,
 ) -> str:
-    policies = list(POLICIES)
-    head = ["scenario", *(f"{p}: median delay (detected/{reps})" for p in policies)]
+    head = ["scenario", *(c[0] for c in COLUMNS)]
     lines = [
-        f"Detection delay in points (median over the detected faults; a fault is watched "
-        f"for {watch} points after {lead} in-control Phase II points), {reps} replicates:",
+        f"Median detection delay in chart points (detected of {reps}; a fault is watched for "
+        f"{watch} points after {lead} in-control Phase II points):",
         "",
         _row(head),
         _row(["---"] * len(head)),
     ]
     for case, reports in rows:
         cells = [case.label]
-        for policy in policies:
-            kinds = reports[policy].kinds
-            detected = sum(k.detected for k in kinds)
-            unjudged = sum(k.unjudged for k in kinds)
-            median = kinds[0].delay_points.median if len(kinds) == 1 else None
-            cell = f"{_num(median)} ({detected}/{reps})"
-            cells.append(cell + (f", {unjudged} without data" if unjudged else ""))
+        for _, policy, basis in COLUMNS:
+            cells.append(_delay_cell(reports[policy], basis, reps))
         lines.append(_row(cells))
     lines += ["", f"In control ({reps} x {calm_parts} Phase II points):", ""]
-    head = ["policy", "signal points per 1,000", "signal episodes per 1,000",
-            "in-control ARL (points per episode)", "alarms opened per 1,000"]  # fmt: skip
+    head = ["policy", "incidents or signal episodes per 1,000", "in-control ARL (points per "
+            "incident or episode)", "signal points per 1,000"]  # fmt: skip
     lines += [_row(head), _row(["---"] * len(head))]
-    for policy in policies:
+    for heading, policy, basis in COLUMNS:
         f = calm[policy].false_alarms
-        cells = [policy, _num(f.per_1000), _num(f.episodes_per_1000), _num(f.arl),
-                 _num(f.alarms_per_1000)]  # fmt: skip
-        lines.append(_row(cells))
+        if basis == "incidents":
+            rate = f.alarms_per_1000
+            arl = f.in_control_points / f.alarms if f.alarms else None
+        else:
+            rate, arl = f.episodes_per_1000, f.arl
+        lines.append(_row([heading, _num(rate), _num(arl), _num(f.per_1000)]))
     return "\n".join(lines)
+
+
+def _delay_cell(report: ScoreReport, basis: str, reps: int) -> str:
+    """ "median (detected/reps)", and what else happened to the rest."""
+    (kind,) = report.kinds
+    if basis == "incidents":
+        statuses = [s.alarm.status for s in report.faults]
+        cell = f"{_num(kind.alarm_delay_points.median)} ({kind.alarm_detected}/{reps})"
+    else:
+        statuses = [s.chart.status for s in report.faults]
+        cell = f"{_num(kind.delay_points.median)} ({kind.detected}/{reps})"
+    extra = [f"{statuses.count(s)} {s}" for s in ("masked", "unjudged") if statuses.count(s)]
+    return cell + (f", {', '.join(extra)}" if extra else "")
 
 
 def _row(cells: Sequence[object]) -> str:
