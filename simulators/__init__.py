@@ -3,7 +3,7 @@
 The simulators read the plant YAML themselves and never import the service's packages.
 """
 
-from simulators.faults import FAULT_KINDS, FaultSpec
+from simulators.faults import FAULT_KINDS, FaultParameterError, FaultSpec
 from simulators.mes_pusher import MesPusher, RetryPolicy
 from simulators.opcua_server import NAMESPACE_URI, OpcuaLineSimulator
 from simulators.plant import (
@@ -25,6 +25,7 @@ __all__ = [
     "FAULT_KINDS",
     "NAMESPACE_URI",
     "Economics",
+    "FaultParameterError",
     "FaultSpec",
     "MesPusher",
     "OpcuaLineSimulator",

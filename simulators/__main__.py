@@ -1,4 +1,4 @@
-"""Entry point: ``python -m simulators {opcua,camera} ...`` (see simulators.cli)."""
+"""Entry point: ``python -m simulators [run|score|opcua|camera] ...`` (see simulators.cli)."""
 
 import sys
 

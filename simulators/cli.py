@@ -6,9 +6,9 @@
     python -m simulators opcua --config PLANT.yaml --port 4840 --scenario mean-shift ...
     python -m simulators camera --config PLANT.yaml --broker mqtt://127.0.0.1:1883 ...
 
-Options without a subcommand mean ``run``; ``--config`` defaults to the demo plant
-(deploy/examples/demo-plant.yaml, from the current directory). ``opcua`` and ``camera`` run
-one kind of equipment alone, each with its own scenario and part counter.
+Options without a subcommand, or no arguments at all, mean ``run``; ``--config`` defaults to
+the demo plant (deploy/examples/demo-plant.yaml, from the current directory). ``opcua`` and
+``camera`` run one kind of equipment alone, each with its own scenario and part counter.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 
 from simulators import cli_args
+from simulators.faults import FaultParameterError
+from simulators.mes_pusher import PusherConfigError
 from simulators.opcua_server import OpcuaLineSimulator
 from simulators.plant import SimPlant, load_plant
 from simulators.plant_run import OutputRefused
@@ -35,8 +38,8 @@ _log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the chosen command; return the exit code."""
     parser = build_parser()
-    argv = list(argv) if argv is not None else None
-    if argv and argv[0].startswith("--") and argv[0] != "--help":
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("--") and argv[0] != "--help"):
         argv = ["run", *argv]
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -49,12 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_affected(parser, plant, args.affected)
         try:
             cli_args.scenario_from(args)
-        except ValueError as exc:
-            parser.error(str(exc))
+        except FaultParameterError as exc:
+            parser.error(f"argument {cli_args.FAULT_FLAGS[exc.field]}: {exc}")
     try:
         code: int = args.handler(args)
         return code
-    except (OSError, ValueError, ConnectionError, OutputRefused) as exc:
+    except (OSError, ValueError, ConnectionError, OutputRefused, PusherConfigError) as exc:
         _log.error("%s failed: %s", args.command, exc)
         return 1
 

@@ -13,6 +13,16 @@ from simulators.sparkplug import SparkplugOptions
 DEFAULT_MQTT_PORT = 1883
 DEFAULT_OPCUA_PORT = 4840
 DEMO_PLANT = Path("deploy/examples/demo-plant.yaml")
+#: The option that sets each `FaultSpec` field.
+FAULT_FLAGS = {
+    "kind": "--scenario",
+    "start": "--start",
+    "end": "--end",
+    "size": "--size",
+    "tool_change_every": "--tool-change-every",
+    "period_parts": "--period",
+    "rate": "--rate",
+}
 
 
 def add_scenario_options(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +30,7 @@ def add_scenario_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=DEMO_PLANT,
                         help=f"plant YAML file (default {DEMO_PLANT})")  # fmt: skip
     parser.add_argument("--scenario", choices=SCENARIO_NAMES, default="in-control")
-    parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--seed", type=non_negative_int, default=1, help="random seed (default 1)")
     parser.add_argument(
         "--start",
         "--shift-after",
@@ -99,7 +109,10 @@ def _sparkplug_id(text: str) -> str:
 
 
 def scenario_from(args: argparse.Namespace) -> Scenario:
-    """The `Scenario` the parsed options describe (ValueError names a bad parameter)."""
+    """The `Scenario` the parsed options describe.
+
+    Raises FaultParameterError (a ValueError) whose ``field`` `FAULT_FLAGS` maps to a flag.
+    """
     return Scenario(
         name=args.scenario,
         seed=args.seed,

@@ -13,7 +13,8 @@ drift              x + size * sigma * (k + 1), k = parts since the start or the 
                    change (every ``tool_change_every`` parts)         (size: sigmas/part, 0.05)
 variance           nominal + size * sigma * z                         (size: sigma factor, 2)
 stratification     nominal + size * sigma * z, size < 1: points hug the centre line (0.3)
-mixture            x ± size * sigma, the sign drawn per part: two streams (size: 2)
+mixture            x ± size * sigma, one sign drawn per part for all its characteristics:
+                   two streams                                        (size: 2)
 cyclic             x + size * sigma * sin(2 pi (i - start) / period_parts)  (size: 1.5)
 outliers           x ± size * sigma on a random ``rate`` of the parts (size: 5, rate: 0.02)
 freeze             the value of the last part before the start, repeated (a stuck sensor)
@@ -64,6 +65,14 @@ DEFAULT_DURATION: dict[str, int] = {"bad-quality": 20, "lost-connection": 30}
 DataArray = npt.NDArray[np.float64]
 
 
+class FaultParameterError(ValueError):
+    """A fault parameter out of range; `field` names the `FaultSpec` field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class FaultSpec:
     """One fault: its kind, when it acts (part indices) and its parameters."""
@@ -78,21 +87,35 @@ class FaultSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind must be one of {FAULT_KINDS}, got {self.kind!r}")
+            raise FaultParameterError(
+                "kind", f"fault kind must be one of {FAULT_KINDS}, got {self.kind!r}"
+            )
         if self.start < 0:
-            raise ValueError(f"the fault's start part must be >= 0, got {self.start}")
+            raise FaultParameterError(
+                "start", f"the fault's start part must be >= 0, got {self.start}"
+            )
         if self.end is not None and self.end <= self.start:
-            raise ValueError(f"the fault's end part ({self.end}) must be after its start")
+            raise FaultParameterError(
+                "end", f"the fault's end part ({self.end}) must be after its start ({self.start})"
+            )
         if self.size is not None and not math.isfinite(self.size):
-            raise ValueError(f"the fault's size must be a finite number, got {self.size}")
+            raise FaultParameterError(
+                "size", f"the fault's size must be a finite number, got {self.size}"
+            )
         if self.kind in ("variance", "stratification") and self.size is not None and self.size <= 0:
-            raise ValueError(f"a {self.kind} factor must be > 0, got {self.size}")
+            raise FaultParameterError("size", f"a {self.kind} factor must be > 0, got {self.size}")
         if self.tool_change_every is not None and self.tool_change_every < 1:
-            raise ValueError(f"tool_change_every must be >= 1, got {self.tool_change_every}")
+            raise FaultParameterError(
+                "tool_change_every", f"tool_change_every must be >= 1, got {self.tool_change_every}"
+            )
         if self.period_parts < 2:
-            raise ValueError(f"period_parts must be >= 2, got {self.period_parts}")
+            raise FaultParameterError(
+                "period_parts", f"a cycle's period must be >= 2 parts, got {self.period_parts}"
+            )
         if not 0.0 < self.rate <= 1.0:
-            raise ValueError(f"the outlier rate must be in (0, 1], got {self.rate}")
+            raise FaultParameterError(
+                "rate", f"the outlier rate must be in (0, 1], got {self.rate}"
+            )
 
     @property
     def magnitude(self) -> float:
@@ -177,9 +200,9 @@ def apply_fault(
         values[mask] += size * sigma[mask] * (run + 1)
     elif kind in ("variance", "stratification"):
         values[mask] = nominal[mask] + size * (values[mask] - nominal[mask])
-    elif kind == "mixture":
-        signs = np.where(extra.random(values.size) < 0.5, -1.0, 1.0)
-        values[mask] += (size * sigma * signs)[mask]
+    elif kind == "mixture":  # one stream per part: the same sign on every characteristic
+        sign = -1.0 if extra.random() < 0.5 else 1.0
+        values[mask] += sign * size * sigma[mask]
     elif kind == "cyclic":
         values[mask] += size * sigma[mask] * math.sin(2.0 * math.pi * k / spec.period_parts)
     elif kind == "outliers":

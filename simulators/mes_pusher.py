@@ -19,7 +19,7 @@ Failures, and what happens:
   to the dead-letter file with the service's reason; the others are stored;
 - 401, 403, 404, 405: a configuration error (key, role, URL) no retry can fix: the batch
   is dead-lettered, then `PusherConfigError` is raised (from the background thread: on
-  the next add, flush or close);
+  the next add, flush or close); `close` then sends nothing more, it dead-letters the rest;
 - any other answer (400, a 422 for a malformed body, 413 for a batch over the service's
   body limit: lower ``batch_size``): the batch is dead-lettered with the service's detail;
 - any other exception from the client: the batch is dead-lettered, the exception raised.
@@ -45,20 +45,10 @@ from typing import Any, Self
 import httpx
 
 from simulators import mes_wire as wire
-from simulators.mes_wire import (
-    COST_CATEGORIES,
-    ENDPOINT,
-    DeadLetter,
-    PushClient,
-    PushStats,
-    RetryPolicy,
-    read_dead_letters,
-)
+from simulators.mes_wire import DeadLetter, PushClient, PushStats, RetryPolicy, read_dead_letters
 
 _log = logging.getLogger(__name__)
 __all__ = [
-    "COST_CATEGORIES",
-    "ENDPOINT",
     "DeadLetter",
     "MesPusher",
     "PushClient",
@@ -114,6 +104,7 @@ class MesPusher:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: Exception | None = None  # from the background thread, raised once
+        self._refused: PusherConfigError | None = None  # the service refuses us: stop sending
 
     @property
     def stats(self) -> PushStats:
@@ -188,13 +179,19 @@ class MesPusher:
         return self
 
     def close(self) -> None:
-        """Stop the thread, send what is left and log the counters at INFO."""
+        """Stop the thread, send what is left (after a refusal: dead-letter it), log counters."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
         try:
-            self.flush()
+            if self._refused is None:
+                self.flush()
+            else:
+                while batch := self._take():
+                    reason = f"not sent: {self._refused}"
+                    self._write_letter(reason, None, None, batch.body(self._historical), len(batch))
+                self._raise_failure()  # a refusal the background thread met, not raised yet
         finally:
             _log.info("MES pusher closed: %s", self.stats)
 
@@ -230,20 +227,29 @@ class MesPusher:
                 self._failure = exc
                 return
 
+    def _take(self) -> wire.Batch | None:
+        """The next batch to send, with its key; None when nothing is buffered."""
+        with self._lock:
+            batch = self._pending.take(self._batch_size)
+            if not batch:
+                return None
+            self._batch_count += 1
+            batch.key = f"{self._key_prefix}-{self._batch_count}"
+        return batch
+
     def _send_one(self) -> bool:
         with self._send_lock:
-            with self._lock:
-                batch = self._pending.take(self._batch_size)
-                if not batch:
-                    return False
-                self._batch_count += 1
-                batch.key = f"{self._key_prefix}-{self._batch_count}"
+            batch = self._take()
+            if batch is None:
+                return False
             try:
                 self._deliver(batch)
+            except PusherConfigError as exc:  # the batch is kept already
+                self._refused = exc
+                raise
             except Exception as exc:  # e.g. a client's own error type: keep the batch, then fail
-                if not isinstance(exc, PusherConfigError):  # that one is kept already
-                    reason = f"unexpected {type(exc).__name__}: {exc}"
-                    self._write_letter(reason, None, None, batch.body(self._historical), len(batch))
+                reason = f"unexpected {type(exc).__name__}: {exc}"
+                self._write_letter(reason, None, None, batch.body(self._historical), len(batch))
                 raise
         return True
 
@@ -254,7 +260,7 @@ class MesPusher:
             status: int | None = None
             wait: float | None = None
             try:
-                answer = self._client.post(ENDPOINT, json=body)
+                answer = self._client.post(wire.ENDPOINT, json=body)
             except httpx.TransportError as exc:
                 problem = f"{type(exc).__name__}: {exc}"
             else:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -127,29 +127,34 @@ class OpcuaLineSimulator:
         async with self._lock:
             fault_known = self.generator.fault_started_at is not None
             readings = self.generator.next_readings(datetime.now(UTC), values)
-            await self._write(readings)
+            await self._write(readings.delivered(), readings.at, readings.bad)
         if not fault_known and self.generator.fault_started_at is not None:
             self._write_truth()
         return readings.values
 
     async def write_readings(self, readings: PartReadings) -> None:
-        """Write a part made elsewhere (a whole simulated plant): its served values only.
+        """Write a part made elsewhere: its served values, lost ones skipped (`write_values`)."""
+        await self.write_values(readings.delivered(), readings.at, readings.bad)
 
-        Lost values are skipped, bad ones written with StatusCode Bad, each with the part's
-        time as SourceTimestamp. Raises RuntimeError outside the ``async with`` block.
+    async def write_values(
+        self, values: Mapping[str, float], at: datetime, bad: Collection[str] = ()
+    ) -> None:
+        """Write values measured elsewhere (a whole simulated plant), those served only.
+
+        Ids in `bad` are written with StatusCode Bad; every value gets `at` as its
+        SourceTimestamp. Raises RuntimeError outside the ``async with`` block.
         """
         async with self._lock:
-            await self._write(readings)
+            await self._write(values, at, bad)
 
-    async def _write(self, readings: PartReadings) -> None:
+    async def _write(self, values: Mapping[str, float], at: datetime, bad: Collection[str]) -> None:
         if self._server is None:
             raise RuntimeError("the OPC UA simulator is not running: use `async with`")
-        for char_id, value in readings.values.items():
+        for char_id, value in values.items():
             node_id = self._node_ids.get(char_id)
-            if node_id is None or char_id in readings.lost:
-                continue
-            bad = char_id in readings.bad
-            await self._server.write_attribute_value(node_id, _data_value(value, readings.at, bad))
+            if node_id is not None:
+                data_value = _data_value(value, at, char_id in bad)
+                await self._server.write_attribute_value(node_id, data_value)
         self._parts_published += 1
 
     async def _publish_every_takt(self, takt_s: float) -> None:

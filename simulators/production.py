@@ -1,7 +1,9 @@
 """The simulated plant's production: parts flowing through stations, verdicts, rework, costs.
 
 Every line makes one part per takt (all lines in step, part index i on each); part i of
-line ``line1`` has serial ``line1-000i``. It passes the line's stations (processes with
+line ``line1`` has serial ``line1-<run id>-<i, 6 digits>`` (``line1-3f9a2c-000123``): the
+run id (6 random hex digits unless given) keeps a second run's parts apart from the first's
+where the service deduplicates by serial. It passes the line's stations (processes with
 characteristics) in file order. Each station measures its characteristics (the scenario's
 values for part i) and inspects them against their spec limits:
 
@@ -20,6 +22,8 @@ station cannot judge a reading it does not trust.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +32,8 @@ import numpy as np
 
 from simulators.plant import SimCharacteristic, SimPlant
 from simulators.scenario import PartReadings, Scenario, ValueGenerator
+
+_RUN_ID = re.compile(r"[0-9A-Za-z]{1,16}")
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,7 @@ class CostEvent:
     scope: str
     category: str  # scrap, rework, output_value
     amount: float
+    currency: str
     at: datetime
     note: str
 
@@ -123,11 +130,16 @@ class Production:
         economics: Economics | None = None,
         *,
         takt_s: float | None = None,
+        run_id: str | None = None,
     ) -> None:
+        run_id = uuid.uuid4().hex[:6] if run_id is None else run_id
+        if not _RUN_ID.fullmatch(run_id):
+            raise ValueError(f"run_id must be 1 to 16 letters or digits, got {run_id!r}")
         self.plant = plant
         self.economics = economics or Economics()
+        self.run_id = run_id
         self.generator = ValueGenerator(
-            scenario, plant.characteristics, plant_id=plant.plant_id, takt_s=takt_s
+            scenario, plant.characteristics, plant_id=plant.plant_id, takt_s=takt_s, run_id=run_id
         )
         self._stations = _stations(plant.characteristics)
         self._rework_rng = np.random.default_rng([scenario.seed, 2])
@@ -142,7 +154,7 @@ class Production:
         seen: list[StationPart] = []
         costs: list[CostEvent] = []
         for line, stations in self._stations.items():
-            serial = f"{line}-{readings.index:06d}"
+            serial = f"{line}-{self.run_id}-{readings.index:06d}"
             self.totals[line].started += 1
             alive = True
             for process, chars in stations:
@@ -189,11 +201,8 @@ class Production:
         elif self._rework_rng.random() < money.rework_share:
             totals.reworked += 1
             totals.losses["rework"] += money.rework_cost
-            costs.append(
-                CostEvent(
-                    line, "rework", money.rework_cost, readings.at, f"{serial} at {line}.{process}"
-                )
-            )
+            note = f"{serial} at {line}.{process}"
+            costs.append(self._cost(line, "rework", money.rework_cost, readings.at, note))
             again = {
                 c.id: c.nominal + c.sigma * float(self._rework_rng.standard_normal())
                 for c in judged
@@ -204,15 +213,8 @@ class Production:
         if not alive:
             totals.scrapped += 1
             totals.losses["scrap"] += money.unit_value
-            costs.append(
-                CostEvent(
-                    line,
-                    "scrap",
-                    money.unit_value,
-                    readings.at,
-                    f"{serial} scrapped at {line}.{process}",
-                )
-            )
+            note = f"{serial} scrapped at {line}.{process}"
+            costs.append(self._cost(line, "scrap", money.unit_value, readings.at, note))
         station = StationPart(line, process, serial, readings.at, values, bad, tuple(inspections))
         return station, alive
 
@@ -227,7 +229,10 @@ class Production:
 
     def _value_event(self, line: str, parts: int, at: datetime) -> CostEvent:
         amount = parts * self.economics.unit_value
-        return CostEvent(line, "output_value", amount, at, f"{parts} good parts")
+        return self._cost(line, "output_value", amount, at, f"{parts} good parts")
+
+    def _cost(self, line: str, category: str, amount: float, at: datetime, note: str) -> CostEvent:
+        return CostEvent(line, category, amount, self.economics.currency, at, note)
 
 
 def _inspect(

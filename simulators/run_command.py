@@ -6,8 +6,9 @@
 
 One `Production` makes the parts; each output given gets them: ``--opcua`` serves the
 OPC UA characteristics at that address, ``--mqtt`` publishes the vision stations' results
-to that broker, ``--api`` pushes verdicts, cost events (and with ``--mes-measurements``
-measurements) to the service with the key in ``SPCMON_SIM_API_KEY`` (role ``ingest``).
+to that broker (with ``--sparkplug-group`` as Sparkplug B too), ``--api`` pushes cost
+events and the verdicts and measurements ``--mes-data`` chooses to the service with the
+key in ``SPCMON_SIM_API_KEY`` (role ``ingest``).
 ``--fast --parts N`` makes N parts as fast as the outputs take them, stamped backwards
 from now (benchmarks); otherwise it runs until SIGINT/SIGTERM or ``--parts``.
 """
@@ -27,9 +28,10 @@ import httpx
 from simulators import cli_args
 from simulators.mes_pusher import MesPusher
 from simulators.opcua_server import OpcuaLineSimulator
-from simulators.plant import load_plant
+from simulators.plant import SimPlant, load_plant
 from simulators.plant_run import Pace, PartSink, run_plant
 from simulators.production import Production
+from simulators.scenario import Scenario
 from simulators.sinks import CameraSink, MesSink, OpcuaSink
 from simulators.vision_camera import VisionCamera
 
@@ -81,6 +83,7 @@ def add_run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="mqtt://HOST:PORT",
         help="publish the vision results to this broker",
     )
+    cli_args.add_sparkplug_options(run)
     run.add_argument(
         "--api",
         type=cli_args.http_url,
@@ -108,6 +111,9 @@ def run_command(args: argparse.Namespace) -> int:
     if not (args.opcua or args.mqtt or args.api):
         _log.error("nothing to send to: give --opcua, --mqtt and/or --api")
         return 2
+    if args.sparkplug_group is not None and not args.mqtt:
+        _log.error("--sparkplug-group needs --mqtt: the camera publishes Sparkplug B there")
+        return 2
     if args.fast and args.parts is None:
         _log.error("--fast needs --parts: it stamps the parts backwards from now")
         return 2
@@ -131,43 +137,26 @@ async def _run(args: argparse.Namespace, key: str | None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     sinks: list[PartSink] = []
-    async with contextlib.AsyncExitStack() as stack:
-        if args.opcua:
-            host, port = args.opcua
-            server = OpcuaLineSimulator(args.config, port, scenario, takt_s=None, host=host)
-            await stack.enter_async_context(server)
-            sinks.append(OpcuaSink(server))
-            _log.info("OPC UA line at %s", server.endpoint)
-        if args.mqtt:
-            sinks.append(_camera_sink(stack, args))
-        if args.api:
-            client = httpx.Client(
-                base_url=args.api, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            await _open_outputs(stack, sinks, args, key, scenario, plant)
+            _log.info(
+                "plant %s, run id %s (in the serials): %s, seed %d, %s",
+                plant.plant_id,
+                production.run_id,
+                scenario.fault.describe() if scenario.name != "in-control" else "in control",
+                scenario.seed,
+                _describe(pace),
             )
-            stack.callback(client.close)
-            pusher = MesPusher(
-                client,
-                dead_letter_path=args.dead_letters,
-                flush_interval_s=None if args.fast else 1.0,
-            )
-            stack.enter_context(pusher)
-            sinks.append(MesSink(pusher, plant, args.mes_data))
-            _log.info("MES pushing to %s (data: %s)", args.api, args.mes_data)
-        _log.info(
-            "plant %s: %s, seed %d, %s",
-            plant.plant_id,
-            scenario.fault.describe() if scenario.name != "in-control" else "in control",
-            scenario.seed,
-            _describe(pace),
-        )
 
-        def keep_truth(_: object) -> None:
-            if args.ground_truth is not None and production.generator.parts_generated % 50 == 0:
-                production.generator.write_ground_truth(args.ground_truth)
+            def keep_truth(_: object) -> None:
+                if args.ground_truth is not None and production.generator.parts_generated % 50 == 0:
+                    production.generator.write_ground_truth(args.ground_truth)
 
-        made = await run_plant(production, sinks, pace, stop, keep_truth)
-    if args.ground_truth is not None:
-        production.generator.write_ground_truth(args.ground_truth)
+            made = await run_plant(production, sinks, pace, stop, keep_truth)
+    finally:  # an output that fails still leaves the truth of the parts made
+        if args.ground_truth is not None:
+            production.generator.write_ground_truth(args.ground_truth)
     for line, totals in production.totals.items():
         _log.info(
             "%s: %d parts, %d good, %d reworked, %d scrapped",
@@ -179,6 +168,38 @@ async def _run(args: argparse.Namespace, key: str | None) -> int:
         )
     _log.info("stopped after %d parts", made)
     return 0
+
+
+async def _open_outputs(
+    stack: contextlib.AsyncExitStack,
+    sinks: list[PartSink],
+    args: argparse.Namespace,
+    key: str | None,
+    scenario: Scenario,
+    plant: SimPlant,
+) -> None:
+    """Open each output the options name on `stack`; add its sink to `sinks`."""
+    if args.opcua:
+        host, port = args.opcua
+        server = OpcuaLineSimulator(args.config, port, scenario, takt_s=None, host=host)
+        await stack.enter_async_context(server)
+        sinks.append(OpcuaSink(server))
+        _log.info("OPC UA line at %s", server.endpoint)
+    if args.mqtt:
+        sinks.append(_camera_sink(stack, args))
+    if args.api:
+        client = httpx.Client(
+            base_url=args.api, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
+        )
+        stack.callback(client.close)
+        pusher = MesPusher(
+            client,
+            dead_letter_path=args.dead_letters,
+            flush_interval_s=None if args.fast else 1.0,
+        )
+        stack.enter_context(pusher)
+        sinks.append(MesSink(pusher, plant, args.mes_data))
+        _log.info("MES pushing to %s (data: %s)", args.api, args.mes_data)
 
 
 def _camera_sink(stack: contextlib.AsyncExitStack, args: argparse.Namespace) -> PartSink:

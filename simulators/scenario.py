@@ -9,7 +9,8 @@ start part on. Part indices start at 0.
 
 The ground truth (`ValueGenerator.ground_truth`) is the contract with the detection
 scorer (``simulators.scorer``): format ``spcmon-ground-truth/1``, one fault entry per
-affected characteristic, with the wall-clock times of its first and last-plus-one parts.
+affected characteristic, with the wall-clock times of its first and last-plus-one parts,
+and the ``run_id`` in the serials of a `Production` run (null for a generator alone).
 """
 
 from __future__ import annotations
@@ -106,8 +107,10 @@ class ValueGenerator:
         *,
         plant_id: str | None = None,
         takt_s: float | None = None,
+        run_id: str | None = None,
     ) -> None:
         self.scenario = scenario
+        self.run_id = run_id
         self.characteristics = tuple(characteristics)
         self._spec = scenario.fault
         self._rng = np.random.default_rng(scenario.seed)
@@ -232,6 +235,7 @@ class ValueGenerator:
             "format": TRUTH_FORMAT,
             "scenario": scenario.name,
             "seed": scenario.seed,
+            "run_id": self.run_id,
             "plant": self._plant_id,
             "takt_s": self._takt_s,
             "started_at": utc_iso(self._first_at) if self._first_at is not None else None,

@@ -37,8 +37,14 @@ class OpcuaSink:
         self.server = server
 
     async def send(self, run: PartRun) -> None:
-        """Write the part's values (lost ones skipped, bad ones with a Bad status)."""
-        await self.server.write_readings(run.readings)
+        """Write what the part's stations measured (bad values with a Bad status).
+
+        A station the part never reached (scrapped before) measured nothing: its tags
+        keep their last values, as a lost value's tag does.
+        """
+        values = {k: v for station in run.stations for k, v in station.values.items()}
+        bad = frozenset(k for station in run.stations for k in station.bad)
+        await self.server.write_values(values, run.at, bad)
 
     async def finish(self, production: Production, at: datetime) -> None:
         """Nothing is buffered: tags hold the last part's values."""
@@ -117,9 +123,9 @@ class MesSink:
         self._add_costs(run.costs)
 
     def _add_costs(self, costs: tuple[CostEvent, ...] | list[CostEvent]) -> None:
-        for cost in costs:
+        for c in costs:
             self.pusher.add_cost_event(
-                cost.scope, cost.category, cost.amount, cost.at, note=cost.note
+                c.scope, c.category, c.amount, c.at, currency=c.currency, note=c.note
             )
 
     def _finish(self, costs: list[CostEvent]) -> None:

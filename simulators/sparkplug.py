@@ -23,7 +23,8 @@ Feature metrics carry the property ``engUnit`` when the plant gives a unit. Alia
 1, 2, ... in that order over the stations in plant-file order: unique across the edge node
 (as Sparkplug requires) and the same on every run with the same plant file. Timestamps are
 integer milliseconds since the Unix epoch, UTC. DDATA carries every metric of the part, by
-alias only, each stamped with the part's time.
+alias only (no name, no datatype), each stamped with the part's time; a feature the JSON
+result leaves out (not judged: lost or of bad quality) is sent with ``is_null``.
 
 `SparkplugNode` holds the session state (bdSeq, seq, last values) and returns
 ``(topic, payload bytes)`` pairs; the payload builders below it are pure functions.
@@ -51,6 +52,7 @@ _RESERVED = re.compile(r"[+/#]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MetricValue = str | float
+Values = Mapping[str, MetricValue | None]  # by metric name; None: no value for this part
 Message = tuple[str, bytes]
 
 
@@ -94,9 +96,9 @@ class DeviceSpec:
     device_id: str
     metrics: tuple[MetricSpec, ...]
 
-    def values_of(self, result: Mapping[str, Any]) -> dict[str, MetricValue]:
-        """Return each metric's value in a JSON vision result, by metric name."""
-        values: dict[str, MetricValue] = {}
+    def values_of(self, result: Mapping[str, Any]) -> dict[str, MetricValue | None]:
+        """Return each metric's value in a JSON vision result by metric name (None: absent)."""
+        values: dict[str, MetricValue | None] = {}
         for metric in self.metrics:
             value = _get_path(result, metric.path)
             values[metric.name] = ",".join(value) if isinstance(value, list) else value
@@ -171,7 +173,7 @@ class SparkplugNode:
         self.devices = {device.device_id: device for device in devices}
         self.bd_seq = 0  # Sparkplug: starts at 0, +1 on every new MQTT CONNECT
         self._seq = 0
-        self._last: dict[str, tuple[dict[str, MetricValue], int]] = {}
+        self._last: dict[str, tuple[Values, int]] = {}
 
     def topic(self, kind: str, device_id: str | None = None) -> str:
         """Return this node's topic of `kind`, or its device's when `device_id` is given."""
@@ -240,11 +242,7 @@ def ndeath_payload(bd_seq: int, timestamp_ms: int) -> bytes:
 
 
 def dbirth_payload(
-    device: DeviceSpec,
-    values: Mapping[str, MetricValue] | None,
-    seq: int,
-    timestamp_ms: int,
-    values_ms: int,
+    device: DeviceSpec, values: Values | None, seq: int, timestamp_ms: int, values_ms: int
 ) -> bytes:
     """Return a DBIRTH declaring every metric: name, alias, datatype, value (or is_null).
 
@@ -256,23 +254,22 @@ def dbirth_payload(
         metric = payload.metrics.add(
             name=spec.name, alias=spec.alias, timestamp=values_ms, datatype=spec.datatype
         )
-        if values is None:
-            metric.is_null = True
-        else:
-            _set_value(metric, spec, values[spec.name])
+        _set_value(metric, spec, None if values is None else values[spec.name])
         if spec.unit is not None:
             metric.properties.keys.append("engUnit")
             metric.properties.values.add(type=DataType.STRING, string_value=spec.unit)
     return payload.SerializeToString()
 
 
-def ddata_payload(
-    device: DeviceSpec, values: Mapping[str, MetricValue], seq: int, at_ms: int
-) -> bytes:
-    """Return a DDATA with every metric of one part by alias only, each stamped `at_ms`."""
+def ddata_payload(device: DeviceSpec, values: Values, seq: int, at_ms: int) -> bytes:
+    """Return a DDATA with every metric of one part, each stamped `at_ms`.
+
+    By alias only, without datatype: Sparkplug 3.0 says NDATA/DDATA SHOULD NOT carry it
+    (the host knows it from the birth).
+    """
     payload = Payload(timestamp=at_ms, seq=seq)
     for spec in device.metrics:
-        metric = payload.metrics.add(alias=spec.alias, timestamp=at_ms, datatype=spec.datatype)
+        metric = payload.metrics.add(alias=spec.alias, timestamp=at_ms)
         _set_value(metric, spec, values[spec.name])
     return payload.SerializeToString()
 
@@ -297,8 +294,10 @@ def is_rebirth_request(data: bytes | bytearray) -> bool:
     )
 
 
-def _set_value(metric: Payload.Metric, spec: MetricSpec, value: MetricValue) -> None:
-    if spec.datatype is DataType.DOUBLE:
+def _set_value(metric: Payload.Metric, spec: MetricSpec, value: MetricValue | None) -> None:
+    if value is None:
+        metric.is_null = True
+    elif spec.datatype is DataType.DOUBLE:
         metric.double_value = float(value)
     else:
         metric.string_value = str(value)
@@ -307,5 +306,5 @@ def _set_value(metric: Payload.Metric, spec: MetricSpec, value: MetricValue) -> 
 def _get_path(result: Mapping[str, Any], dotted: str) -> Any:
     node: Any = result
     for key in dotted.split("."):
-        node = node[key]
+        node = node.get(key) if isinstance(node, Mapping) else None
     return node

@@ -1,7 +1,8 @@
 """A fake machine-vision station: one JSON result per inspected part over MQTT (QoS 1).
 
 For every process with ``inspection.mqtt.topic`` in the plant configuration, each part
-produces one message on that topic (`simulators.vision_payload` has its format). Alone,
+produces one message on that topic (`simulators.vision_payload` has its format), without
+the features the scenario lost or read with bad quality (no message if none is left). Alone,
 the camera draws its parts from its own scenario (`publish_part`, every takt); in a whole
 simulated plant it publishes what the plant's stations saw (`publish_results`).
 
@@ -15,9 +16,8 @@ parts published while the node is not born (reconnecting) go out as JSON only.
 Threads: `VisionCamera.start` connects (`simulators.mqtt_link`) and runs paho's network
 loop in its own thread (``loop_start``) and, when ``takt_s`` is set, one daemon thread that
 publishes a part every takt. `VisionCamera.publish_part` is thread-safe and may be called
-from any thread. Sparkplug births run on a short-lived thread of their own: paho's
-callbacks hold paho's lock, and taking the publish lock there could deadlock with
-`publish_part`.
+from any thread. The Sparkplug session (`simulators.sparkplug_edge`) has threads and a
+lock of its own.
 """
 
 from __future__ import annotations
@@ -35,14 +35,9 @@ from simulators.mqtt_link import CONNECT_TIMEOUT_S, MqttLink
 from simulators.plant import SimCharacteristic, load_plant
 from simulators.production import StationPart
 from simulators.scenario import Scenario, ValueGenerator
-from simulators.sparkplug import (
-    SparkplugNode,
-    SparkplugOptions,
-    build_devices,
-    epoch_ms,
-    is_rebirth_request,
-)
-from simulators.vision_payload import build_payload, check_payload_paths
+from simulators.sparkplug import SparkplugOptions
+from simulators.sparkplug_edge import SparkplugEdge
+from simulators.vision_payload import build_payload, check_payload_paths, judged_values
 
 _log = logging.getLogger(__name__)
 
@@ -86,21 +81,15 @@ class VisionCamera:
             on_message=self._on_message,
         )
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # publishing: one part's messages in order
         self._parts_published = 0
-        self._sparkplug: SparkplugNode | None = None
-        self._device_ids: dict[str, str] = {}  # JSON topic -> Sparkplug device id
-        self._born = threading.Event()  # NBIRTH and DBIRTHs are out on this connection
-        self._session = 0  # counts lost connections: a birth of an older one is stale
+        self._edge: SparkplugEdge | None = None
         if sparkplug is not None:
-            devices = build_devices(list(self.stations.values()))
-            self._sparkplug = SparkplugNode(sparkplug, devices)
-            self._device_ids = {t: d.device_id for t, d in zip(self.stations, devices, strict=True)}
-            self._set_will()
+            self._edge = SparkplugEdge(sparkplug, self.stations, self._link, self._lock)
 
     @property
     def parts_published(self) -> int:
-        """How many parts have been published (one message per station each)."""
+        """How many parts have been published (at least one station's message each)."""
         return self._parts_published
 
     def start(self) -> None:
@@ -109,8 +98,10 @@ class VisionCamera:
         Raises ConnectionError when the broker cannot be reached or refuses the connection.
         """
         self._stop.clear()
+        if self._edge is not None:
+            self._edge.connecting()
         self._link.connect(self.broker_host, self.broker_port)
-        if self._sparkplug is not None and not self._born.wait(CONNECT_TIMEOUT_S):
+        if self._edge is not None and not self._edge.born.wait(CONNECT_TIMEOUT_S):
             self._link.close()
             raise ConnectionError("the Sparkplug B births were not published in time")
         self._write_truth()
@@ -133,11 +124,11 @@ class VisionCamera:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        self._publish_deaths()
+        if self._edge is not None:
+            self._edge.publish_deaths()
         self._link.close(flush_timeout_s)
-        if self._sparkplug is not None:  # a later start() is a new Sparkplug session
-            self._sparkplug.next_connection()
-            self._set_will()
+        if self._edge is not None:  # a later start() is a new Sparkplug session
+            self._edge.on_lost()
         with self._lock:
             self._write_truth()
 
@@ -157,20 +148,22 @@ class VisionCamera:
         """Publish the next part now; return its payload per topic.
 
         `values` forces exact values for some or all characteristics (by id); the rest are
-        drawn from the scenario. Messages go out with QoS 1 (Sparkplug DDATA: QoS 0); use
-        `wait_published` to know the broker has acknowledged them.
+        drawn from the scenario. Features the scenario loses or reads with bad quality are
+        left out of the result; a station left with none sends nothing. Messages go out
+        with QoS 1 (Sparkplug DDATA: QoS 0); `wait_published` tells when the broker has
+        acknowledged them.
         """
         with self._lock:
             now = datetime.now(UTC)
             shift_known = self.generator.shift_started_at is not None
-            index = self.generator.parts_generated
-            part = self.generator.next_part(now, values)
-            payloads = {
-                topic: build_payload(inspection, chars, part, index, now)
-                for topic, (inspection, chars) in self.stations.items()
-            }
-            self._send_results(list(payloads.items()), now)
-            self._parts_published += 1
+            readings = self.generator.next_readings(now, values)
+            payloads: dict[str, dict[str, Any]] = {}
+            for topic, (inspection, chars) in self.stations.items():
+                if judged := judged_values(chars, readings):
+                    payloads[topic] = build_payload(inspection, chars, judged, readings.index, now)
+            if payloads:
+                self._send_results(list(payloads.items()), now)
+                self._parts_published += 1
             if not shift_known and self.generator.shift_started_at is not None:
                 self._write_truth()
         return payloads
@@ -179,9 +172,10 @@ class VisionCamera:
         """Publish what a whole simulated plant's stations saw; return the messages sent.
 
         Parts at stations this camera serves give one message per inspection (first, and
-        the re-inspection after rework, with the values it measured). A part the station
-        could not judge (a value lost or of bad quality) gives no message: a vision
-        result carries no quality. The camera's own generator is not used.
+        the re-inspection after rework, with the values it measured). A vision result
+        carries no quality: the features a station did not judge (lost or of bad quality)
+        are left out, and a part it could not judge at all gives no message. The camera's
+        own generator is not used.
         """
         results: list[tuple[str, dict[str, Any]]] = []
         for part in parts:
@@ -208,10 +202,8 @@ class VisionCamera:
     def _send_results(self, results: list[tuple[str, dict[str, Any]]], at: datetime) -> None:
         for topic, payload in results:
             self._link.send(topic, json.dumps(payload))
-        if self._sparkplug is not None and self._born.is_set():
-            for topic, payload in results:
-                device_id = self._device_ids[topic]
-                self._link.send(*self._sparkplug.data(device_id, payload, at), qos=0)
+        if self._edge is not None:
+            self._edge.send_data(results, at)
 
     def wait_published(self, timeout: float) -> bool:
         """Block until the broker has acknowledged every message sent so far (QoS 1 PUBACK).
@@ -219,37 +211,6 @@ class VisionCamera:
         Returns False when `timeout` seconds pass first.
         """
         return self._link.wait_published(timeout)
-
-    def _set_will(self) -> None:
-        assert self._sparkplug is not None
-        topic, payload = self._sparkplug.death(_now_ms())
-        self._link.will_set(topic, payload, qos=1)
-
-    def _start_births(self) -> None:
-        threading.Thread(
-            target=self._publish_births, args=(self._session,), name="sparkplug-births", daemon=True
-        ).start()
-
-    def _publish_births(self, session: int) -> None:
-        assert self._sparkplug is not None
-        with self._lock:
-            if session != self._session:
-                return  # that connection is gone; its successor publishes its own births
-            for topic, payload in self._sparkplug.births(_now_ms()):
-                self._link.send(topic, payload, qos=0)
-            if session == self._session:  # not lost while publishing
-                self._born.set()
-
-    def _publish_deaths(self) -> None:
-        """On a clean stop: DDEATH per station, then the NDEATH the broker will not send."""
-        if self._sparkplug is None or not self._born.is_set():
-            return
-        with self._lock:
-            self._born.clear()
-            now_ms = _now_ms()
-            for topic, payload in self._sparkplug.device_deaths(now_ms):
-                self._link.send(topic, payload, qos=0)
-            self._link.send(*self._sparkplug.death(now_ms), qos=1)
 
     def _publish_every_takt(self, takt_s: float) -> None:
         while not self._stop.wait(takt_s):
@@ -263,31 +224,16 @@ class VisionCamera:
             self.generator.write_ground_truth(self._truth_path)
 
     def _on_connected(self) -> None:  # on paho's thread
-        if self._sparkplug is not None:
-            self._link.subscribe(self._sparkplug.topic("NCMD"), qos=1)
-            self._start_births()
+        if self._edge is not None:
+            self._edge.on_connected()
 
     def _on_connection_lost(self) -> None:  # on paho's thread, when not stopping
-        if self._sparkplug is not None:
-            # the broker sends our Will: paho's reconnect must carry the next bdSeq
-            self._session += 1
-            self._born.clear()
-            self._sparkplug.next_connection()
-            self._set_will()
+        if self._edge is not None:  # the broker sends our Will; the reconnect needs a new one
+            self._edge.on_lost()
 
     def _on_message(self, topic: str, payload: bytes | bytearray) -> None:  # on paho's thread
-        if (
-            self._sparkplug is not None
-            and topic == self._sparkplug.topic("NCMD")
-            and self._born.is_set()
-            and is_rebirth_request(payload)
-        ):
-            _log.info("Sparkplug rebirth requested")
-            self._start_births()
-
-
-def _now_ms() -> int:
-    return epoch_ms(datetime.now(UTC))
+        if self._edge is not None:
+            self._edge.on_message(topic, payload)
 
 
 def _warn_unserved(mqtt_chars: Sequence[SimCharacteristic], stations: Mapping[str, object]) -> None:

@@ -9,7 +9,8 @@ Each characteristic's value is written at its configured ``source.mqtt.field`` p
 (``features.gap_mm`` -> ``payload["features"]["gap_mm"]``) and the verdict at the
 inspection's field path. The verdict is NOK when any feature is outside its spec limits;
 ``defects`` lists those features by the last component of their field path.
-``inspection`` is ``first`` or, after rework, ``reinspection``.
+``inspection`` is ``first`` or, after rework, ``reinspection``. A feature the station did
+not judge (its value lost, or of bad quality) is left out of the message and its verdict.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from simulators.plant import SimCharacteristic, SimInspection
-from simulators.scenario import utc_iso
+from simulators.scenario import PartReadings, utc_iso
 
 RESERVED_KEYS = frozenset({"serial", "station", "time", "defects", "inspection"})
 
@@ -35,7 +36,9 @@ def build_payload(
 ) -> dict[str, Any]:
     """Return the result message for one part at one station (pure function).
 
-    `part` is the serial, or a part index that becomes ``<line>-<index:06d>``.
+    `values` holds the judged features by characteristic id: the station's characteristics
+    missing from it are left out. `part` is the serial, or a part index that becomes
+    ``<line>-<index:06d>``.
     """
     serial = part if isinstance(part, str) else f"{inspection.line}-{part:06d}"
     payload: dict[str, Any] = {
@@ -48,7 +51,9 @@ def build_payload(
     for char in characteristics:
         assert char.mqtt_field is not None
         assert char.feature_key is not None
-        value = values[char.id]
+        value = values.get(char.id)
+        if value is None:
+            continue
         set_path(payload, char.mqtt_field, value)
         if char.is_out_of_spec(value):
             defects.append(char.feature_key)
@@ -56,6 +61,14 @@ def build_payload(
     payload["defects"] = defects
     payload["inspection"] = "reinspection" if reinspection else "first"
     return payload
+
+
+def judged_values(
+    characteristics: Sequence[SimCharacteristic], readings: PartReadings
+) -> dict[str, float]:
+    """The values of `characteristics` a station can judge: delivered, of good quality."""
+    skipped = readings.lost | readings.bad
+    return {c.id: readings.values[c.id] for c in characteristics if c.id not in skipped}
 
 
 def set_path(payload: dict[str, Any], dotted: str, value: Any) -> None:

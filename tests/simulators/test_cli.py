@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from simulators import run_command
 from simulators.cli import main
+from simulators.mes_pusher import PusherConfigError
 from tests.support.mosquitto import Broker, free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -31,6 +33,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
         (["run", "--opcua", "http://x:1"], "--opcua"),
         (["run", "--api", "ftp://x"], "--api"),
         (["run", "--rate", "nan"], "--rate"),
+        (["run", "--seed", "-1"], "--seed"),
+        (["run", "--scenario", "cyclic", "--period", "1"], "--period"),
+        (["run", "--scenario", "outliers", "--rate", "2"], "--rate"),
+        (["run", "--scenario", "drift", "--end", "50", "--start", "100"], "--end"),
+        (["camera", "--scenario", "variance", "--size", "0"], "--size"),
     ],
 )
 def test_bad_argument_is_an_error_naming_the_flag(
@@ -111,4 +118,29 @@ def test_spcmon_simulate_hands_every_option_to_the_simulators(
 
     # options first, no subcommand: `run`, which then asks for an output
     assert spcmon(["simulate", "--config", str(demo_config_path), "--scenario", "drift"]) == 2
+    assert "nothing to send to: give --opcua, --mqtt and/or --api" in caplog.text
+
+
+def test_a_refusal_raised_past_the_run_is_an_error_not_a_traceback(
+    demo_config_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(args: object) -> int:
+        raise PusherConfigError("the service refused the push (403): the API key lacks ...")
+
+    monkeypatch.setattr(run_command, "run_command", refused)
+
+    assert main(["run", "--config", str(demo_config_path)]) == 1
+    assert "run failed: the service refused the push (403)" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "argv", [["python -m simulators"], ["python -m simulators", "--scenario", "drift"]]
+)
+def test_no_subcommand_from_the_shell_means_run_which_asks_for_an_output(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, argv: list[str]
+) -> None:
+    monkeypatch.chdir(REPO_ROOT)  # where the default --config lives
+    monkeypatch.setattr(sys, "argv", argv)
+
+    assert main() == 2
     assert "nothing to send to: give --opcua, --mqtt and/or --api" in caplog.text

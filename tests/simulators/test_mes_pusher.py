@@ -410,3 +410,24 @@ def test_a_refusal_in_the_background_thread_is_raised_by_the_next_add(
         pusher.add_measurement(CHAR, 25.0, T0, part="I1")
     pusher.close()
     assert pusher.stats.batches_dead_lettered == 1
+
+
+def test_close_after_a_refusal_keeps_the_rest_without_sending_it_again(
+    receiver: _Receiver, http: httpx.Client, tmp_path: Path
+) -> None:
+    receiver.script = [401]  # then it would take anything: close must not try
+    receiver.listen()
+    pusher = _pusher(http, tmp_path, batch_size=2)
+    pusher.add_measurement(CHAR, 25.0, T0, part="K0")
+    with pytest.raises(PusherConfigError, match=r"\(401\)"):
+        pusher.add_measurement(CHAR, 25.0, T0, part="K1")
+    pusher.add_measurement(CHAR, 25.0, T0, part="K2")
+
+    pusher.close()
+
+    assert (len(receiver.requests), receiver.rows()) == (1, 0)
+    refused, unsent = read_dead_letters(tmp_path / "dead.jsonl")
+    assert [m["part"] for m in refused.batch["measurements"]] == ["K0", "K1"]
+    assert [m["part"] for m in unsent.batch["measurements"]] == ["K2"]
+    assert unsent.reason.startswith("not sent: the service refused the push (401)")
+    assert pusher.stats.rows_dead_lettered == 3

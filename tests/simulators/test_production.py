@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,13 +25,13 @@ def _run(production: Production, count: int) -> list[PartRun]:
 
 
 def test_every_line_makes_one_serialised_part_per_takt(plant: SimPlant) -> None:
-    runs = _run(Production(plant, Scenario("in-control", seed=1)), 3)
+    runs = _run(Production(plant, Scenario("in-control", seed=1), run_id="3f9a2c"), 3)
 
     serials = {(s.station, s.serial) for s in runs[2].stations}
     assert serials == {
-        ("line1.turning", "line1-000002"),
-        ("line1.grinding", "line1-000002"),
-        ("line2.vision", "line2-000002"),
+        ("line1.turning", "line1-3f9a2c-000002"),
+        ("line1.grinding", "line1-3f9a2c-000002"),
+        ("line2.vision", "line2-3f9a2c-000002"),
     }
     assert all(s.at == T0 + timedelta(seconds=2) for s in runs[2].stations)
     turning = next(s for s in runs[0].stations if s.process == "turning")
@@ -106,11 +107,33 @@ def test_bad_values_are_delivered_but_not_inspected_and_lost_ones_not_delivered(
     assert all(s.inspections and not s.bad for s in bad_runs[2].stations)
 
 
-def test_the_same_seed_makes_the_same_production(plant: SimPlant) -> None:
+def test_the_same_seed_and_run_id_make_the_same_production(plant: SimPlant) -> None:
     scenario = Scenario("drift", seed=6, start_part=10, size=0.2)
-    one, two = _run(Production(plant, scenario), 200), _run(Production(plant, scenario), 200)
+    one = _run(Production(plant, scenario, run_id="r6"), 200)
+    two = _run(Production(plant, scenario, run_id="r6"), 200)
     assert [r.stations for r in one] == [r.stations for r in two]
     assert [r.costs for r in one] == [r.costs for r in two]
+
+
+def test_each_run_has_its_own_serials_and_names_its_run_id_in_the_ground_truth(
+    plant: SimPlant,
+) -> None:
+    scenario = Scenario("in-control", seed=7)
+    one, two = Production(plant, scenario), Production(plant, scenario)
+
+    first, second = one.next_part(T0), two.next_part(T0)
+
+    assert re.fullmatch(r"[0-9a-f]{6}", one.run_id)
+    assert one.run_id != two.run_id
+    assert {s.serial for s in first.stations} == {f"line{n}-{one.run_id}-000000" for n in (1, 2)}
+    assert {s.serial for s in first.stations}.isdisjoint(s.serial for s in second.stations)
+    assert one.generator.ground_truth()["run_id"] == one.run_id
+
+
+@pytest.mark.parametrize("run_id", ["", "a-b", "x y", "a" * 17])
+def test_a_run_id_that_would_garble_the_serials_is_refused(plant: SimPlant, run_id: str) -> None:
+    with pytest.raises(ValueError, match="run_id"):
+        Production(plant, Scenario("in-control", seed=1), run_id=run_id)
 
 
 def test_bad_economics_are_named() -> None:

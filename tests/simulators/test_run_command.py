@@ -4,11 +4,11 @@ the real service over HTTP, the ground truth on disk."""
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +18,9 @@ from app import Settings, create_app
 from app.auth import KeyRing, Role
 from app.settings import MqttSettings
 from simulators.cli import main
+from simulators.plant import load_plant
+from simulators.production import Production
+from simulators.scenario import Scenario
 from tests.simulators.test_vision_camera import TOPIC, _Subscriber
 from tests.support.mosquitto import Broker, free_port
 
@@ -51,6 +54,19 @@ def service_url(settings: Settings) -> Iterator[str]:
         thread.join(10)
 
 
+def _camera_results(config: Path, run_id: str, parts: int) -> list[tuple[str, str]]:
+    """(serial, inspection) of every vision result of the test's run, made again."""
+    scenario = Scenario("mean-shift", seed=5, start_part=40, size=4.0)
+    production = Production(load_plant(config), scenario, run_id=run_id)
+    return [
+        (station.serial, "first" if check.first_pass else "reinspection")
+        for run in (production.next_part() for _ in range(parts))
+        for station in run.stations
+        if station.station == "line2.vision"
+        for check in station.inspections
+    ]
+
+
 def _key(settings: Settings, role: Role) -> str:
     return KeyRing(settings.keys_file).create(f"run-{role.value}", role)[1]
 
@@ -68,18 +84,19 @@ def test_a_fast_run_feeds_the_camera_topic_and_the_mes_push_of_the_service(
             str(dead), "--log-level", "WARNING"]  # fmt: skip
     try:
         assert main(args) == 0
-        messages: list[dict[str, Any]] = []
-        while len(messages) < 150 or not subscriber.messages.empty():
-            messages += subscriber.take(1, timeout=10)
+        truth = json.loads(truth_path.read_text())
+        expected = _camera_results(demo_config_path, truth["run_id"], 150)
+        messages = subscriber.take(len(expected), timeout=10)
+        with pytest.raises(queue.Empty):  # and nothing more
+            subscriber.messages.get(timeout=0.5)
     finally:
         subscriber.close()
 
-    truth = json.loads(truth_path.read_text())
     assert truth["parts_generated"] == 150
     assert {f["start_part"] for f in truth["faults"]} == {40}
+    assert [(m["serial"], m["inspection"]) for m in messages] == expected
     first = [m for m in messages if m["inspection"] == "first"]
     assert len(first) == 150
-    assert [m["serial"] for m in first[:3]] == ["line2-000000", "line2-000001", "line2-000002"]
     assert all(m["verdict"] == ("NOK" if m["defects"] else "OK") for m in messages)
     assert not dead.exists() or dead.read_text() == ""
     viewer = {"Authorization": f"Bearer {_key(settings, Role.VIEWER)}"}
@@ -105,13 +122,21 @@ def test_a_fast_run_feeds_the_camera_topic_and_the_mes_push_of_the_service(
     assert 0 < fpy < 1  # a 4 sigma shift from part 40 makes NOK parts: verdicts were pushed
 
 
-def test_a_key_the_service_refuses_stops_the_run_with_an_error(
+@pytest.mark.parametrize(
+    ("pace", "parts"),
+    [(["--fast"], 30), (["--takt", "0.01"], 600)],  # refused at the end; in the background
+    ids=["fast", "live"],
+)
+def test_a_key_the_service_refuses_stops_the_run_with_an_error_and_the_truth(
     service_url: str, demo_config_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, pace: list[str], parts: int,
 ) -> None:  # fmt: skip
     monkeypatch.setenv("SPCMON_SIM_API_KEY", "spc_nope_nope")
-    args = ["run", "--config", str(demo_config_path), "--api", service_url, "--fast",
-            "--parts", "600", "--dead-letters", str(tmp_path / "dead.jsonl")]  # fmt: skip
+    truth = tmp_path / "truth.json"
+    args = ["run", "--config", str(demo_config_path), "--api", service_url, *pace,
+            "--parts", str(parts), "--dead-letters", str(tmp_path / "dead.jsonl"),
+            "--ground-truth", str(truth)]  # fmt: skip
 
     assert main(args) == 1
     assert "the API key is missing or not valid" in caplog.text
+    assert 0 < json.loads(truth.read_text())["parts_generated"] <= parts

@@ -117,6 +117,20 @@ def test_mixture_is_two_streams_at_plus_and_minus_size(diameter: SimCharacterist
     assert upper.size / z.size == pytest.approx(0.5, abs=0.02)
 
 
+def test_mixture_draws_one_stream_per_part_for_every_affected_characteristic(
+    plant: SimPlant,
+) -> None:
+    chars = plant.characteristics
+    calm = _parts(ValueGenerator(Scenario("in-control", seed=14), chars), 200)
+    mixed = _parts(ValueGenerator(Scenario("mixture", seed=14, start_part=0), chars), 200)
+
+    signs = {
+        tuple(np.sign(part[c.id] - base[c.id]) for c in chars)
+        for part, base in zip(mixed, calm, strict=True)
+    }
+    assert signs == {(1.0,) * len(chars), (-1.0,) * len(chars)}
+
+
 def test_cycle_has_its_amplitude_and_period(diameter: SimCharacteristic) -> None:
     scenario = Scenario("cyclic", seed=10, start_part=0, size=2.0, period_parts=40)
     offset = _z(_series(scenario, diameter, 400), diameter) - _z(
@@ -234,6 +248,7 @@ def test_ground_truth_names_each_faulty_characteristic_with_its_times(
         0.5,
     )
     assert truth["parts_generated"] == 7
+    assert truth["run_id"] is None  # a generator alone; a `Production` names its run
     assert truth["started_at"] == "2026-11-22T18:59:58.623456Z"
     assert truth["faults"] == [
         {

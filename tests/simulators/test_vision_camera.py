@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from simulators.faults import FaultKind
 from simulators.plant import load_plant
 from simulators.scenario import Scenario
 from simulators.vision_camera import VisionCamera
@@ -144,3 +145,51 @@ def test_unreachable_broker_is_a_connection_error(demo_config_path: Path) -> Non
 
     with pytest.raises(ConnectionError, match="cannot reach MQTT broker"):
         camera.start()
+
+
+def test_a_feature_left_out_of_the_values_is_left_out_of_the_result_and_its_verdict(
+    demo_config_path: Path,
+) -> None:
+    plant = load_plant(demo_config_path)
+    [inspection] = plant.inspections
+    at = datetime(2026, 11, 22, 19, 0, tzinfo=UTC)
+    judged = {"line2.vision.offset": 0.31}  # the gap was lost, or came with bad quality
+
+    payload = build_payload(inspection, plant.characteristics_on(TOPIC), judged, "s-1", at)
+
+    assert payload["features"] == {"offset_mm": 0.31}
+    assert (payload["verdict"], payload["defects"]) == ("NOK", ["offset_mm"])
+
+
+@pytest.mark.parametrize("kind", ["lost-connection", "bad-quality"])
+def test_the_camera_leaves_out_a_feature_it_lost_or_read_badly(
+    demo_config_path: Path, mosquitto: Broker, subscriber: _Subscriber, kind: FaultKind
+) -> None:
+    scenario = Scenario(kind, 6, start_part=1, end_part=2, affected=("line2.vision.gap",))
+    camera = VisionCamera(demo_config_path, mosquitto.host, mosquitto.port, scenario, None)
+
+    with camera:
+        parts = [camera.publish_part()[TOPIC] for _ in range(3)]
+        assert camera.wait_published(timeout=5)
+
+    received = subscriber.take(3)
+    assert received == parts
+    both = {"gap_mm", "offset_mm"}
+    assert [set(m["features"]) for m in received] == [both, {"offset_mm"}, both]
+    assert received[1]["defects"] in ([], ["offset_mm"])
+
+
+def test_the_camera_sends_nothing_for_a_part_whose_every_feature_is_lost(
+    demo_config_path: Path, mosquitto: Broker, subscriber: _Subscriber
+) -> None:
+    scenario = Scenario("lost-connection", 6, start_part=1, end_part=2)
+    camera = VisionCamera(demo_config_path, mosquitto.host, mosquitto.port, scenario, None)
+
+    with camera:
+        parts = [camera.publish_part() for _ in range(3)]
+        assert camera.wait_published(timeout=5)
+
+    received = subscriber.take(2)
+    assert parts[1] == {}
+    assert [m["serial"] for m in received] == ["line2-000000", "line2-000002"]
+    assert camera.parts_published == 2
