@@ -12,6 +12,7 @@ batch, audited (`ingest.store.alarm_event`) and told to the observers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -53,6 +54,9 @@ class IncidentManager:
         self._latest: dict[str, AlarmRecord] = {}  # per process, for rate-limited re-opening
         self._opened_times: dict[str, list[datetime]] = {}
         self._calm: dict[str, int] = {}  # points in a row without a paging signal
+        # one change at a time: a batch's signals and an acknowledgement must not overwrite
+        # each other's save (each computes from the state the other is changing)
+        self._lock = asyncio.Lock()
 
     async def load(self) -> None:
         """Read the unresolved incidents from the store (on start-up)."""
@@ -74,6 +78,12 @@ class IncidentManager:
     ) -> list[AlarmRecord]:
         """Fold a live batch's signals and judged points (characteristic, time) in; returns
         the saved incidents that changed."""
+        async with self._lock:
+            return await self._handle(signals, points)
+
+    async def _handle(
+        self, signals: Sequence[ChartSignal], points: Sequence[tuple[str, datetime]]
+    ) -> list[AlarmRecord]:
         changed: dict[int | str, AlarmRecord] = {}  # by id, or a temporary key when new
         transitions: list[tuple[str, int | str]] = []
         paging_at: dict[str, datetime] = {}
@@ -91,6 +101,10 @@ class IncidentManager:
 
     async def escalate_due(self) -> list[AlarmRecord]:
         """Escalate the open incidents nobody acknowledged in time (call periodically)."""
+        async with self._lock:
+            return await self._escalate_due()
+
+    async def _escalate_due(self) -> list[AlarmRecord]:
         now = self._clock()
         changed: dict[int | str, AlarmRecord] = {}
         for incident_id, incident in self._open.items():
@@ -111,18 +125,20 @@ class IncidentManager:
 
         Raises ``UnknownAlarm`` for an id never stored, ``AlarmStateError`` unless open.
         """
-        current = await self._current(alarm_id, wanted=("open",))
-        ack = Acknowledgement(by, self._clock(), comment, cause, action)
-        return await self._change(current, replace(current, state="acknowledged", ack=ack),
-                                  "acknowledged")  # fmt: skip
+        async with self._lock:
+            current = await self._current(alarm_id, wanted=("open",))
+            ack = Acknowledgement(by, self._clock(), comment, cause, action)
+            acked = replace(current, state="acknowledged", ack=ack)
+            return await self._change(current, acked, "acknowledged")  # fmt: skip
 
     async def resolve(self, alarm_id: int, by: str, note: str) -> AlarmRecord:
         """Resolve an open or acknowledged incident by hand (who and why are kept)."""
-        current = await self._current(alarm_id, wanted=("open", "acknowledged"))
-        done = Resolution(by, self._clock(), note)
-        resolved = replace(current, state="resolved",
-                           details=replace(current.details, resolution=done))  # fmt: skip
-        return await self._change(current, resolved, "resolved")
+        async with self._lock:
+            current = await self._current(alarm_id, wanted=("open", "acknowledged"))
+            done = Resolution(by, self._clock(), note)
+            details = replace(current.details, resolution=done)
+            resolved = replace(current, state="resolved", details=details)
+            return await self._change(current, resolved, "resolved")
 
     def _fold(
         self,

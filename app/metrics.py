@@ -187,14 +187,12 @@ class AlertCollector(Collector):
             warnings.add_metric([w.characteristic, w.kind, w.severity], 1)
         yield warnings
         dispatcher = self._notifications.dispatcher
-        if dispatcher is None:
-            return
         sent = CounterMetricFamily(
             "spcmon_notifications",
             "Notifications per notifier: sent, failed attempts, dead-lettered",
             labels=["notifier", "outcome"],
         )
-        for name, stats in dispatcher.stats().items():
+        for name, stats in (dispatcher.stats() if dispatcher else {}).items():
             sent.add_metric([name, "sent"], stats.sent)
             sent.add_metric([name, "failed"], stats.failed)
             sent.add_metric([name, "dead_lettered"], stats.dead_lettered)

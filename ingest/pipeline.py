@@ -272,8 +272,6 @@ class Pipeline:
             return
         live_flags = {m.ingest_id: live for m, live in kept}
         good = [m for m in fresh if m.quality is Quality.GOOD]
-        self._tell_bad(m for m in fresh if m.quality is Quality.BAD and live_flags.get(
-            m.ingest_id, True))  # fmt: skip
         for live in (False, True):
             part = [m for m in good if live_flags.get(m.ingest_id, True) is live]
             if not part:
@@ -282,3 +280,6 @@ class Pipeline:
                 await self._evaluator.evaluate(part, live)
             except Exception:  # evaluation bugs must not stop ingest; data is already stored
                 _log.exception("SPC evaluation of %d measurements failed", len(part))
+        # after the good values: a batch's bad ones are taken as its latest news
+        bad = (m for m in fresh if m.quality is Quality.BAD and live_flags.get(m.ingest_id, True))
+        self._tell_bad(bad)

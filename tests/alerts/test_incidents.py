@@ -314,3 +314,32 @@ def test_a_policy_that_cannot_work_is_refused() -> None:
         IncidentPolicy(resolve_after=0)
     with pytest.raises(ValueError, match="max_new_per_hour must be >= 1"):
         IncidentPolicy(max_new_per_hour=0)
+
+
+async def test_an_acknowledgement_racing_a_batch_is_not_overwritten(
+    store: SqliteStore, clock: Clock
+) -> None:
+    import asyncio
+
+    manager = _manager(store, clock)
+    [opened] = await manager.handle([_signal(0)])
+    gate = asyncio.Event()
+    saving = store.save_alarms
+
+    async def slow_save(alarms: Any) -> Any:  # the batch's save waits while the ack comes in
+        await gate.wait()
+        return await saving(alarms)
+
+    store.save_alarms = slow_save  # type: ignore[method-assign]
+    batch = asyncio.create_task(manager.handle([_signal(1)]))
+    await asyncio.sleep(0)
+    ack = asyncio.create_task(manager.acknowledge(opened.id or 0, "anna", "on it"))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await batch
+    acked = await ack
+
+    stored = await store.get_alarm(opened.id or 0)
+    assert stored is not None
+    assert (stored.state, stored.count) == ("acknowledged", 2)
+    assert acked.count == 2  # the acknowledgement waited for the batch, then kept its signal
