@@ -206,15 +206,21 @@ def _measure(
     baseline: int,
     lead: int = 0,
 ) -> dict[str, ScoreReport]:
-    """Push one scenario through a fresh service; score each policy's copy."""
-    scenario = Scenario(
-        case.kind,
-        seed,
-        start_part=baseline + lead,
-        size=case.size,
-    )
+    """Push one scenario through a fresh service; score each policy's copy.
+
+    Each replicate has its own generator (seed ``seed * 1000 + r``): independent machines,
+    whose faults (a mixture's stream, an outlier) do not strike together.
+    """
     pace = Pace(takt_s=1.0, fast=True, parts=parts)
-    generator = ValueGenerator(scenario, chars, plant_id="bench", takt_s=pace.takt_s)
+    generators = [
+        ValueGenerator(
+            Scenario(case.kind, seed * 1000 + r, start_part=baseline + lead, size=case.size),
+            [char],
+            plant_id="bench",
+            takt_s=pace.takt_s,
+        )
+        for r, char in enumerate(chars)
+    ]
     with _service(chars, baseline) as client, tempfile.TemporaryDirectory() as tmp:
         pusher = MesPusher(
             client,
@@ -224,8 +230,9 @@ def _measure(
         )
         start = time.time() - parts * pace.takt_s
         for i in range(parts):
-            readings = generator.next_readings(datetime.fromtimestamp(start + i, UTC))
-            for char in chars:
+            at = datetime.fromtimestamp(start + i, UTC)
+            for char, generator in zip(chars, generators, strict=True):
+                readings = generator.next_readings(at)
                 if char.id in readings.lost:
                     continue
                 quality = "bad" if char.id in readings.bad else "good"
@@ -239,8 +246,17 @@ def _measure(
         pusher.close()
         if pusher.stats.rows_dead_lettered:
             raise RuntimeError(f"{case.label}: the service refused rows: {pusher.stats}")
-        truth = generator.ground_truth()
+        truth = _merged_truth([g.ground_truth() for g in generators])
         return {policy: _score(client, truth, policy) for policy in POLICIES}
+
+
+def _merged_truth(truths: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One ground truth of all replicates (they share the clock; faults and
+    characteristics add up)."""
+    merged = dict(truths[0])
+    merged["characteristics"] = {k: v for t in truths for k, v in t["characteristics"].items()}
+    merged["faults"] = [f for t in truths for f in t["faults"]]
+    return merged
 
 
 def _score(client: TestClient, truth: dict[str, Any], policy: str) -> ScoreReport:
