@@ -49,6 +49,9 @@ class IncidentManager:
         self.policy = policy or IncidentPolicy()
         self.on_change = on_change
         self.on_transition = on_transition
+        # told each characteristic of a resolved incident: its detection restarts from zero
+        # (a CUSUM left near its limit after a false alarm would cross again at once)
+        self.on_resolved: Callable[[str], None] | None = None
         self._clock = clock
         self._open: dict[int, AlarmRecord] = {}
         self._latest: dict[str, AlarmRecord] = {}  # per process, for rate-limited re-opening
@@ -252,6 +255,12 @@ class IncidentManager:
                 _log.exception("incident observer failed on incident %s", incident.id)
 
     def _announce(self, kind: str, incident: AlarmRecord) -> None:
+        if kind == "resolved" and self.on_resolved is not None:
+            for characteristic in incident.characteristics:
+                try:
+                    self.on_resolved(characteristic)
+                except Exception:
+                    _log.exception("restart after incident %s failed", incident.id)
         log = _log.warning if kind in ("opened", "escalated") else _log.info
         log("incident %s %s on %s: %s", incident.id, kind, incident.process, incident.message)
         if self.on_transition is not None:

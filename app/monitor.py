@@ -149,6 +149,13 @@ class Monitor:
         self.engine.restore_limits(self._rows[characteristic], limits)
         self._bump(characteristic)
 
+    def restart_statistics(self, characteristic: str) -> None:
+        """Its run rules, EWMA and CUSUM start afresh (an incident on it was resolved)."""
+        row = self._rows.get(characteristic)
+        if row is not None and self.engine.limits(row) is not None:
+            self.engine.restart_statistics(row)
+            self._bump(characteristic)
+
     def row(self, characteristic: str) -> int:
         """The engine row of a registered characteristic (KeyError if unknown)."""
         return self._rows[characteristic]

@@ -180,6 +180,7 @@ class Service:
         monitor = Monitor(store, alarms, engine, events)
         alarms.locate = monitor.locate
         alarms.on_change = monitor.publish_alarm
+        alarms.on_resolved = monitor.restart_statistics
         for record in characteristic_records(plant):
             monitor.register(record)
         registry = CollectorRegistry()

@@ -174,6 +174,14 @@ class Engine:
             self._istate[row, k.I_LIMIT_N] = limits.baseline_n
             k._reset_runs(self._istate, self._fstate, row)
 
+    def restart_statistics(self, row: int) -> None:
+        """Start run rules, EWMA and CUSUM afresh against the limits in force (as after
+        new limits): once a problem is resolved, detection begins again from the zero
+        state (Montgomery: the CUSUM restarts at zero after the cause is dealt with)."""
+        self._check_row(row)
+        with self._lock:
+            k._reset_runs(self._istate, self._fstate, row)
+
     def recalculate(
         self, row: int, baseline: npt.ArrayLike, exclude: Sequence[int] = ()
     ) -> LimitSet:

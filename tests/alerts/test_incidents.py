@@ -174,6 +174,19 @@ async def test_an_incident_resolves_itself_after_a_run_of_in_control_points(
     assert again.id != opened.id  # a new problem after resolution is a new incident
 
 
+async def test_a_resolved_incident_restarts_the_detection_of_each_characteristic(
+    store: SqliteStore, clock: Clock
+) -> None:
+    manager = _manager(store, clock, resolve_after=2)
+    restarted: list[str] = []
+    manager.on_resolved = restarted.append
+    await manager.handle([_signal(0), _signal(1, LEN)])
+
+    await manager.handle([], _points(DIA, 2, 2) + _points(LEN, 2, 2))
+
+    assert restarted == [DIA, LEN]
+
+
 async def test_a_grouped_incident_resolves_only_when_every_characteristic_is_calm(
     store: SqliteStore, clock: Clock
 ) -> None:

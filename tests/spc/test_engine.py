@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spc import (
+    CusumConfig,
     Engine,
     LimitSet,
     RollingCapability,
@@ -424,6 +425,32 @@ def test_restored_limits_judge_the_first_point_on_the_individuals_chart() -> Non
     engine.restore_limits(row, dataclasses.replace(_restored(mr_ucl=0.1), version=2))
     # no point before it, so no moving range: only the individuals chart can signal
     assert _where(_feed(engine, row, [12.0])) == [(0, row, "1", "i", "high", 2)]
+
+
+def test_restarting_the_statistics_puts_the_cusum_back_to_zero() -> None:
+    # CUSUM k 0.5 h 4 around 10 with sigma 0.5: +2 sigma points add 1.5 sigma each, so
+    # C+ passes 4 sigma at the third; after a restart one more +2 sigma point is only 1.5
+    def engine_with_cusum() -> tuple[Engine, int]:
+        engine = Engine(window=30)
+        row = engine.add_characteristic(rules=RuleSet(enabled=frozenset({"1"})), ewma=None,
+                                        cusum=CusumConfig(0.5, 4.0))  # fmt: skip
+        engine.restore_limits(row, _restored())
+        return engine, row
+
+    cusum = {("cusum", "cusum")}
+    kept, kept_row = engine_with_cusum()
+    restarted, row = engine_with_cusum()
+    for engine, r in ((kept, kept_row), (restarted, row)):
+        signals = _feed(engine, r, [11.0, 11.0, 11.0])
+        assert [(s.position, s.rule) for s in signals if (s.rule, s.chart) in cusum] == [
+            (2, "cusum")
+        ]
+    restarted.restart_statistics(row)
+
+    assert {(s.rule, s.chart) for s in _feed(kept, kept_row, [11.0])} >= cusum
+    assert _feed(restarted, row, [11.0]) == []
+    with pytest.raises(IndexError):
+        restarted.restart_statistics(5)
 
 
 # ---------------------------------------------------------------- priming, NaN, growth
