@@ -213,7 +213,7 @@ class Monitor:
             if signals or judged:
                 await self._alarms.handle(signals, judged)
             if self.early_warnings is not None:
-                await anyio.to_thread.run_sync(self.early_warnings.observe, measurements)
+                self.early_warnings.submit(measurements)  # evaluated in the background
 
     def publish_warning(self, warning: EarlyWarning) -> None:
         """The early-warning feed's hook: a ``warning`` event for each raised or cleared one."""

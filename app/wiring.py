@@ -206,7 +206,7 @@ class Service:
 
         warnings = EarlyWarningFeed(monitor.record, monitor.limits, warned)
         monitor.early_warnings = warnings
-        pipeline.on_bad_quality = warnings.observe_bad
+        pipeline.on_bad_quality = warnings.submit_bad
         registry.register(AlertCollector(alarms, warnings, notifications))
         service = cls(
             settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events,
@@ -251,7 +251,7 @@ class Service:
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
         self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
         self._escalation_task = asyncio.create_task(self._escalate(), name="escalation")
-        self._quiet_task = asyncio.create_task(self._check_quiet(), name="quiet-sources")
+        self._quiet_task = asyncio.create_task(self._early_warnings(), name="early-warnings")
         if self.notifications.dispatcher is not None:
             await self.notifications.dispatcher.start()
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
@@ -292,15 +292,22 @@ class Service:
             await self.notifications.dispatcher.aclose(timeout_s=5.0)
         await self.store.close()
 
-    async def _check_quiet(self) -> None:
-        """Find the sources gone quiet (data health), every 5 s."""
+    async def _early_warnings(self) -> None:
+        """Evaluate the waiting live values every second, the quiet sources every 5 s."""
+        feed = self.warnings
+        if feed is None:
+            return
+        tick = 0
         while True:
-            await asyncio.sleep(5.0)
-            if self.warnings is not None:
-                try:
-                    await asyncio.to_thread(self.warnings.check_quiet, datetime.now(UTC))
-                except Exception:
-                    _log.exception("could not check for quiet sources")
+            await asyncio.sleep(1.0)
+            tick += 1
+            try:
+                found = await asyncio.to_thread(feed.evaluate_due)
+                if tick % 5 == 0:
+                    found += await asyncio.to_thread(feed.check_quiet, datetime.now(UTC))
+                feed.tell(found)
+            except Exception:  # advice must not end for good over one bad batch
+                _log.exception("could not evaluate the early warnings")
 
     async def _escalate(self) -> None:
         """Escalate unacknowledged incidents: checked every 10 s (or the delay if shorter)."""

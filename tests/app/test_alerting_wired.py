@@ -73,6 +73,17 @@ def _wait_for(receiver: HttpReceiver, kind: str, timeout_s: float = 10.0) -> lis
     return []
 
 
+def _warnings(client: TestClient, timeout_s: float = 10.0, **params: str) -> list[Any]:
+    """The API's warnings once there are some: they are evaluated in the background, each
+    characteristic every 25 new values or 5 s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found: list[Any] = client.get("/api/v1/warnings", params=params).json()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def test_an_incident_is_sent_to_the_webhook_signed_and_its_resolution_too(
     alerting: Settings, receiver: HttpReceiver
 ) -> None:
@@ -111,7 +122,7 @@ def test_a_drift_raises_an_early_warning_in_the_api_and_the_metrics(
     _push(client, settings, calm, start)
     _push(client, settings, wear, start + timedelta(minutes=1))
 
-    warnings = client.get("/api/v1/warnings", params={"characteristic": CHAR}).json()
+    warnings = _warnings(client, characteristic=CHAR)
 
     drift = [w for w in warnings if w["kind"] == "drift"]
     assert drift, warnings
@@ -137,7 +148,7 @@ def test_bad_quality_values_raise_a_data_health_warning(
                          headers=key_headers(settings, Role.INGEST))  # fmt: skip
     assert answer.status_code == 202
 
-    [warning] = client.get("/api/v1/warnings", params={"characteristic": CHAR}).json()
+    [warning] = _warnings(client, characteristic=CHAR)
     assert (warning["kind"], warning["details"]["bad"]) == ("bad_quality", 3)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,10 @@ def test_the_rules_use_only_exported_metrics_and_labels(
     client: TestClient, settings: Settings
 ) -> None:
     _incident_and_warning(client, settings)  # so that their series have samples
+    deadline = time.monotonic() + 10  # warnings are evaluated in the background
+    while "spcmon_early_warnings{" not in client.get("/metrics").text:
+        assert time.monotonic() < deadline, "no early warning in /metrics"
+        time.sleep(0.1)
     metrics = client.get("/metrics").text
     exported = set(re.findall(r"^# TYPE (spcmon_\w+) (\w+)", metrics, re.M))
     names = {name for name, _ in exported}
