@@ -90,9 +90,14 @@ class IncidentManager:
         changed: dict[int | str, AlarmRecord] = {}  # by id, or a temporary key when new
         transitions: list[tuple[str, int | str]] = []
         paging_at: dict[str, datetime] = {}
+        # the unresolved incidents by process: a signal can only join its own process's,
+        # so a batch costs O(signals x incidents of a process), not of the plant
+        by_process: dict[str, list[int | str]] = {}
+        for open_id, incident in self._open.items():
+            by_process.setdefault(incident.process, []).append(open_id)
         # at one point, the paging signals first: the others then join their incident
         for s in sorted(signals, key=lambda s: (s.time, not self.policy.pages(s.rule, s.chart))):
-            self._fold(s, changed, transitions, paging_at)
+            self._fold(s, changed, transitions, paging_at, by_process)
         self._count_calm(points, paging_at)
         now = self._clock()
         for key, incident in list(self._candidates(changed)):
@@ -149,13 +154,18 @@ class IncidentManager:
         changed: dict[int | str, AlarmRecord],
         transitions: list[tuple[str, int | str]],
         paging_at: dict[str, datetime],
+        by_process: dict[str, list[int | str]],
     ) -> None:
         pages = self.policy.pages(s.rule, s.chart)
         if pages:
             paging_at[s.characteristic] = s.time
             self._calm[s.characteristic] = 0
         line, process = self.locate(s.characteristic)
-        live = dict(self._candidates(changed))
+        live: dict[int | str, AlarmRecord] = {}
+        for k in by_process.get(process, ()):
+            incident = changed.get(k) or (self._open.get(k) if isinstance(k, int) else None)
+            if incident is not None and incident.state != "resolved":
+                live[k] = incident
         found = rules.joinable(live.values(), s, process, self.policy)
         if found is not None:
             found_key = next(k for k, v in live.items() if v is found)
@@ -171,11 +181,14 @@ class IncidentManager:
             key: int | str = latest.id if latest.id is not None else f"new-{process}"
             current = changed.get(key, latest)
             changed[key] = rules.reopened(current, s, self.policy)
+            if key not in by_process.setdefault(process, []):
+                by_process[process].append(key)
             if current.state == "resolved":
                 transitions.append(("opened", key))
             return
         new_key = f"new-{len(changed)}-{s.characteristic}"
         changed[new_key] = rules.opened_by(s, line, process, self.policy)
+        by_process.setdefault(process, []).append(new_key)
         opened.append(s.time)
         del opened[: -self.policy.max_new_per_hour]  # only the last ones matter
         transitions.append(("opened", new_key))
