@@ -29,6 +29,7 @@ _log = logging.getLogger(__name__)
 Listener = Callable[[EarlyWarning], None]
 EVERY_POINTS = 25
 MAX_WAIT_S = 5.0
+MAX_PER_CALL = 100  # characteristics per evaluation call: ~40 ms of a worker thread
 
 
 @dataclass
@@ -49,12 +50,14 @@ class EarlyWarningFeed:
         listener: Listener | None = None,
         every_points: int = EVERY_POINTS,
         max_wait_s: float = MAX_WAIT_S,
+        max_per_call: int = MAX_PER_CALL,
     ) -> None:
         self._record = record
         self._limits = limits
         self.listener = listener
         self.every_points = every_points
         self.max_wait_s = max_wait_s
+        self.max_per_call = max_per_call
         self._evaluator = EarlyWarningEvaluator()
         self._context: dict[str, tuple[int | None, float | None, float | None]] = {}
         self._pending: dict[str, _Pending] = {}
@@ -90,6 +93,10 @@ class EarlyWarningFeed:
                 c for c, p in self._pending.items()
                 if force or len(p.values) >= self.every_points or now - p.since >= self.max_wait_s
             ]  # fmt: skip
+            if not force:
+                # the longest-waiting first, a bounded number per call: the evaluation
+                # shares the interpreter with the event loop that answers the API
+                due = sorted(due, key=lambda c: self._pending[c].since)[: self.max_per_call]
             batches = {c: self._pending.pop(c) for c in due}
         out: list[EarlyWarning] = []
         with self._lock:
@@ -153,10 +160,12 @@ class EarlyWarningFeed:
     def tell(self, warnings: Sequence[EarlyWarning]) -> None:
         """Log the warnings and hand them to the listener (call on the event loop: the
         listener publishes events and submits notifications)."""
+        if warnings:  # one line per call: a stopped line can raise hundreds at once
+            raised = sum(1 for w in warnings if not w.cleared)
+            _log.info("early warnings: %d raised, %d cleared", raised, len(warnings) - raised)
         for w in warnings:
-            log = _log.info if w.cleared else _log.warning
-            log("early warning %s on %s: %s", "cleared" if w.cleared else w.kind,
-                w.characteristic, w.message)  # fmt: skip
+            _log.debug("early warning %s on %s: %s", "cleared" if w.cleared else w.kind,
+                       w.characteristic, w.message)  # fmt: skip
             if self.listener is not None:
                 try:
                     self.listener(w)

@@ -205,10 +205,10 @@ class Monitor:
                 _log.exception("could not publish the live events of a batch")
         if live:
             # the judged points count towards an incident's automatic resolution
+            charted = {c for c in {m.characteristic for m in measurements} if c in self._rows}
+            limited = {c for c in charted if self.limits(c) is not None}  # once per batch
             judged = [
-                (m.characteristic, m.time)
-                for m in measurements
-                if m.characteristic in self._rows and self.limits(m.characteristic)
+                (m.characteristic, m.time) for m in measurements if m.characteristic in limited
             ]
             if signals or judged:
                 await self._alarms.handle(signals, judged)
