@@ -108,17 +108,6 @@ class EarlyWarningFeed:
                 out += self._evaluator.observe(char, p.times, p.values, p.bad)
         return out
 
-    def observe(
-        self, measurements: Sequence[Measurement], bad: Mapping[str, int] | None = None
-    ) -> list[EarlyWarning]:
-        """Submit and evaluate at once (tools and tests; the service uses the background)."""
-        self.submit(measurements)
-        if bad:
-            self.submit_bad(bad)
-        found = self.evaluate_due(force=True)
-        self.tell(found)
-        return found
-
     def check_quiet(self, now: datetime) -> list[EarlyWarning]:
         """The sources silent for too long at ``now`` (call periodically); not yet told."""
         with self._lock:

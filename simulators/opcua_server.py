@@ -28,7 +28,7 @@ from asyncua.ua.status_codes import StatusCodes
 from asyncua.ua.uaerrors import UaStringParsingError
 
 from simulators.plant import SimCharacteristic, load_plant
-from simulators.scenario import PartReadings, Scenario, ValueGenerator
+from simulators.scenario import Scenario, ValueGenerator
 
 _log = logging.getLogger(__name__)
 
@@ -131,10 +131,6 @@ class OpcuaLineSimulator:
         if not fault_known and self.generator.fault_started_at is not None:
             self._write_truth()
         return readings.values
-
-    async def write_readings(self, readings: PartReadings) -> None:
-        """Write a part made elsewhere: its served values, lost ones skipped (`write_values`)."""
-        await self.write_values(readings.delivered(), readings.at, readings.bad)
 
     async def write_values(
         self, values: Mapping[str, float], at: datetime, bad: Collection[str] = ()

@@ -141,13 +141,6 @@ class ValueGenerator:
         """Wall-clock UTC time of the first faulty part, once it has been generated."""
         return self._fault_started_at
 
-    # the name the first simulators used; kept for their callers
-    shift_started_at = fault_started_at
-
-    def fault_active(self, part_index: int | None = None) -> bool:
-        """Return True when part `part_index` (default: the next one) is faulty."""
-        return self._spec.active(self._parts if part_index is None else part_index)
-
     def next_part(
         self, at: datetime | None = None, overrides: Mapping[str, float] | None = None
     ) -> dict[str, float]:

@@ -155,7 +155,7 @@ class VisionCamera:
         """
         with self._lock:
             now = datetime.now(UTC)
-            shift_known = self.generator.shift_started_at is not None
+            shift_known = self.generator.fault_started_at is not None
             readings = self.generator.next_readings(now, values)
             payloads: dict[str, dict[str, Any]] = {}
             for topic, (inspection, chars) in self.stations.items():
@@ -164,7 +164,7 @@ class VisionCamera:
             if payloads:
                 self._send_results(list(payloads.items()), now)
                 self._parts_published += 1
-            if not shift_known and self.generator.shift_started_at is not None:
+            if not shift_known and self.generator.fault_started_at is not None:
                 self._write_truth()
         return payloads
 

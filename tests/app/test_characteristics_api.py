@@ -142,7 +142,15 @@ def test_a_deleted_characteristic_is_gone_and_its_new_points_are_refused(
     client: TestClient,
 ) -> None:
     client.post("/api/v1/characteristics", json=BODY)
+    rows = [{"characteristic": NEW, "value": 12.0, "quality": "bad",
+             "time": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}]  # fmt: skip
+    assert client.post("/api/v1/measurements", json={"measurements": rows}).status_code == 202
+    feed = client.app.state.service.warnings  # type: ignore[attr-defined]
+    client.portal.call(feed.tell, feed.evaluate_due(force=True))  # type: ignore[union-attr]
+    assert [w.kind for w in feed.active(NEW)] == ["bad_quality"]
     assert client.delete(f"/api/v1/characteristics/{NEW}").status_code == 204
+    assert feed.active(NEW) == []
+    assert client.get("/api/v1/warnings").json() == []
     assert client.get(f"/api/v1/characteristics/{NEW}").status_code == 404
     rows = [{"characteristic": NEW, "value": 12.0, "time": datetime.now(UTC).isoformat()}]
     refused = client.post("/api/v1/measurements", json={"measurements": rows})

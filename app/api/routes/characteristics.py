@@ -153,6 +153,8 @@ async def delete_characteristic(
     async with service.edit_lock:
         _editable(service, characteristic_id)
         service.monitor.unregister(characteristic_id)
+        if service.warnings is not None:
+            service.warnings.forget(characteristic_id)  # its waiting values and warnings
         await service.store.delete_characteristic(characteristic_id)
 
 
