@@ -33,6 +33,14 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
+    if settings.alerts.notifiers_file is not None:
+        from alerts.notify import NotifierConfigError, load_notifiers
+
+        try:  # the same for the notifiers file: every problem named, not a traceback
+            load_notifiers(settings.alerts.notifiers_file)
+        except NotifierConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
     if settings.database.url is not None:
         try:  # a database that cannot be reached is one clear line, not a traceback
             _upgrade_database(settings)

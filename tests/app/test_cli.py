@@ -31,6 +31,22 @@ def test_serve_refuses_a_bad_plant_file_before_starting(
     assert "Traceback" not in err
 
 
+def test_serve_refuses_a_bad_notifiers_file_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], demo_config_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    notifiers = tmp_path / "notifiers.yaml"
+    notifiers.write_text("notifiers:\n  - {type: webhook, name: hook, url: 'http://h', "
+                         "secret_env: SPCMON_NOT_SET_HERE}\n")  # fmt: skip
+    monkeypatch.delenv("SPCMON_NOT_SET_HERE", raising=False)
+    monkeypatch.setenv("SPCMON_ALERTS__NOTIFIERS_FILE", str(notifiers))
+    assert main(["serve", "--config", str(demo_config_path), "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "notifiers[0] ('hook'), field 'secret_env'" in err
+    assert "SPCMON_NOT_SET_HERE is not set" in err
+    assert "Traceback" not in err
+
+
 def test_a_bad_setting_is_named_by_its_environment_variable(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], demo_config_path: Path
 ) -> None:
