@@ -276,6 +276,25 @@ MIGRATIONS: tuple[Migration, ...] = (
             """,
         ),
     ),
+    # hourly capability sums per characteristic: Cpk over any period without reading
+    # every raw value (spc.capability_sums); a plain table, small (characteristics x hours)
+    Migration(
+        4,
+        "hourly capability sums",
+        common=(
+            """
+            CREATE TABLE capability_sums (
+                characteristic text NOT NULL, start timestamptz NOT NULL,
+                shift double precision NOT NULL, n bigint NOT NULL,
+                sum_d double precision NOT NULL, sum_d2 double precision NOT NULL,
+                disp_sum double precision NOT NULL, disp_n bigint NOT NULL,
+                out_of_spec bigint NOT NULL,
+                PRIMARY KEY (characteristic, start, shift)
+            )
+            """,
+            "CREATE INDEX capability_sums_by_start ON capability_sums (start)",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ingest import pg_alarms
+from ingest.capability_sql import PG_ADD, PG_TOTALS, sums_row, totals_from_rows
 from ingest.errors import StoreError, StoreUnavailable
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from ingest.pg_migrate import (
@@ -63,6 +64,7 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     Bucket,
+    CapabilityBucket,
     CharacteristicRecord,
     CostTotal,
     FirstPassCount,
@@ -72,6 +74,7 @@ from ingest.store import (
     StoredLimits,
 )
 from ingest.time_buckets import bucket_range, whole_seconds
+from spc.capability_sums import CapabilitySums
 
 _log = logging.getLogger(__name__)
 Conn = AsyncConnection[tuple[Any, ...]]
@@ -560,6 +563,17 @@ class PostgresStore:
                     for g in items
                 ],
             )
+
+    async def add_capability_sums(self, items: Sequence[CapabilityBucket]) -> None:
+        if not items:
+            return
+        async with self._conn() as conn, conn.transaction(), conn.cursor() as cur:
+            await cur.executemany(
+                PG_ADD, [(b.characteristic, b.start, *sums_row(b.sums)) for b in items]
+            )
+
+    async def capability_totals(self, start: datetime, end: datetime) -> dict[str, CapabilitySums]:
+        return totals_from_rows(await self._rows(PG_TOTALS, (start, end)))
 
     async def grade_history(
         self, level: str, entity: str, start: datetime, end: datetime

@@ -1,6 +1,6 @@
 """Schema of the embedded SQLite store (times are integer microseconds since the epoch, UTC)."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # Columns added after a table was first created: (table, column, definition). Applied
 # in place to an existing file whose table lacks them (SQLite adds columns cheaply).
@@ -76,6 +76,13 @@ CREATE TABLE IF NOT EXISTS grade_snapshots (
     entity TEXT NOT NULL, grade INTEGER, limiting_metric TEXT, metrics TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS grade_snapshots_by_entity ON grade_snapshots (level, entity, taken_us);
+CREATE TABLE IF NOT EXISTS capability_sums (
+    characteristic TEXT NOT NULL, start_us INTEGER NOT NULL, shift REAL NOT NULL,
+    n INTEGER NOT NULL, sum_d REAL NOT NULL, sum_d2 REAL NOT NULL, disp_sum REAL NOT NULL,
+    disp_n INTEGER NOT NULL, out_of_spec INTEGER NOT NULL,
+    PRIMARY KEY (characteristic, start_us, shift)
+);
+CREATE INDEX IF NOT EXISTS capability_sums_by_start ON capability_sums (start_us);
 CREATE INDEX IF NOT EXISTS cost_events_by_time ON cost_events (time_us);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY, received_us INTEGER NOT NULL, source TEXT NOT NULL,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from ingest import sqlite_alarms
+from ingest.capability_sql import SQLITE_ADD, SQLITE_TOTALS, sums_row, totals_from_rows
 from ingest.errors import StoreError
 from ingest.model import (
     CostCategory,
@@ -43,6 +44,7 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     Bucket,
+    CapabilityBucket,
     CharacteristicRecord,
     CostTotal,
     FirstPassCount,
@@ -53,6 +55,7 @@ from ingest.store import (
     characteristic_values,
 )
 from ingest.time_buckets import bucket_range, whole_seconds
+from spc.capability_sums import CapabilitySums
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -457,6 +460,21 @@ class SqliteStore:
                 )
 
         await self._run(write)
+
+    async def add_capability_sums(self, items: Sequence[CapabilityBucket]) -> None:
+        rows = [(b.characteristic, to_us(b.start), *sums_row(b.sums)) for b in items]
+
+        def write(conn: sqlite3.Connection) -> None:
+            with Transaction(conn):
+                conn.executemany(SQLITE_ADD, rows)
+
+        if rows:
+            await self._run(write)
+
+    async def capability_totals(self, start: datetime, end: datetime) -> dict[str, CapabilitySums]:
+        params = (to_us(start), to_us(end))
+        rows = await self._run(lambda conn: conn.execute(SQLITE_TOTALS, params).fetchall())
+        return totals_from_rows(rows)
 
     async def grade_history(
         self, level: str, entity: str, start: datetime, end: datetime

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from ingest.model import CostCategory, CostEvent, DeadLetter, InspectionVerdict, Measurement
 from spc import LimitSet
+from spc.capability_sums import CapabilitySums
 
 BUCKET_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)
 """Buckets are aligned to this Monday midnight UTC (TimescaleDB's ``time_bucket`` default),
@@ -327,6 +328,19 @@ class GradeSnapshot:
     metrics: Mapping[str, float | None] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class CapabilityBucket:
+    """The capability sums of one characteristic's values measured in ``[start, start + 1 h)``.
+
+    Saving adds them to what the store holds for the same characteristic, hour and
+    shift (the service flushes increments), so a bucket grows as its hour's values come.
+    """
+
+    characteristic: str
+    start: datetime
+    sums: CapabilitySums
+
+
 class CharacteristicStore(Protocol):
     async def upsert_characteristics(self, records: Sequence[CharacteristicRecord]) -> None: ...
     async def list_characteristics(self) -> list[CharacteristicRecord]: ...
@@ -434,6 +448,14 @@ class DeadLetterStore(Protocol):
 
 class GradeStore(Protocol):
     async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None: ...
+    async def add_capability_sums(self, items: Sequence[CapabilityBucket]) -> None:
+        """Add each bucket's sums to the stored ones (same characteristic, start, shift)."""
+        ...
+
+    async def capability_totals(self, start: datetime, end: datetime) -> dict[str, CapabilitySums]:
+        """Per characteristic, the sums of its buckets starting in ``[start, end)``."""
+        ...
+
     async def grade_history(
         self, level: str, entity: str, start: datetime, end: datetime
     ) -> list[GradeSnapshot]:

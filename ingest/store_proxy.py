@@ -14,6 +14,7 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     Bucket,
+    CapabilityBucket,
     CharacteristicRecord,
     CostTotal,
     FirstPassCount,
@@ -23,6 +24,7 @@ from ingest.store import (
     Store,
     StoredLimits,
 )
+from spc.capability_sums import CapabilitySums
 
 
 class StoreProxy:
@@ -129,6 +131,12 @@ class StoreProxy:
 
     async def add_grade_snapshots(self, items: Sequence[GradeSnapshot]) -> None:
         await self.inner.add_grade_snapshots(items)
+
+    async def add_capability_sums(self, items: Sequence[CapabilityBucket]) -> None:
+        await self.inner.add_capability_sums(items)
+
+    async def capability_totals(self, start: datetime, end: datetime) -> dict[str, CapabilitySums]:
+        return await self.inner.capability_totals(start, end)
 
     async def grade_history(
         self, level: str, entity: str, start: datetime, end: datetime

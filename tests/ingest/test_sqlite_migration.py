@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.sqlite_schema import SCHEMA_VERSION
 from ingest.sqlite_store import SqliteStore
 from ingest.store import Acknowledgement, AlarmRecord
 
@@ -103,4 +104,4 @@ async def test_a_version_3_file_keeps_its_alarms_and_then_stores_acknowledgement
         await reopened.close()
     assert (last.recorded_at, last.actor, last.note) == (ack.at, "anna", "insert worn")
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

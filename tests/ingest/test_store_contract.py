@@ -23,6 +23,7 @@ from ingest.store import (
     Acknowledgement,
     AlarmEvent,
     AlarmRecord,
+    CapabilityBucket,
     CostTotal,
     Evidence,
     FirstPassCount,
@@ -33,6 +34,7 @@ from ingest.store import (
     StoredLimits,
 )
 from spc import LimitSet
+from spc.capability_sums import CapabilitySums
 from tests.ingest.records import T0, characteristic, cost_event, measurement, verdict
 from tests.support.databases import fresh_database, fresh_schema_name
 from tests.support.pglite import PgliteServer
@@ -724,6 +726,29 @@ async def test_grade_snapshots_are_kept_per_entity_in_time_order(store: Store) -
     assert got == [snap(0, None), snap(1, 4)]  # end is exclusive
     assert got[1].metrics == {"cpk": 1.42, "fpy": None}
     assert await store.grade_history("process", "line1", T0, T0 + timedelta(days=1)) == []
+
+
+async def test_capability_sums_add_up_per_characteristic_in_the_period(store: Store) -> None:
+    def bucket(char: str, hour: int, n: int, shift: float = 10.0, oos: int = 0) -> CapabilityBucket:
+        sums = CapabilitySums(n, shift, 0.5 * n, 0.25 * n, 0.1 * n, n - 1, oos)
+        return CapabilityBucket(char, T0 + timedelta(hours=hour), sums)
+
+    await store.add_capability_sums([bucket("c1", 0, 10), bucket("c1", 1, 20, oos=1)])
+    await store.add_capability_sums([bucket("c1", 1, 5), bucket("c2", 0, 7)])  # adds to hour 1
+    await store.add_capability_sums([bucket("c1", 1, 4, shift=9.0)])  # another shift, same hour
+    await store.add_capability_sums([bucket("c1", 2, 100)])  # outside [T0, T0 + 2 h)
+    await store.add_capability_sums([])
+
+    totals = await store.capability_totals(T0, T0 + timedelta(hours=2))
+
+    assert set(totals) == {"c1", "c2"}
+    c1 = totals["c1"]
+    assert (c1.n, c1.dispersion_n, c1.out_of_spec) == (39, 9 + 19 + 4 + 3, 1)
+    # the values' sum is exact whatever the shifts: 35 values about 10 and 4 about 9
+    assert c1.shift + c1.sum_d / c1.n == pytest.approx((35 * 10.5 + 4 * 9.5) / 39)
+    assert c1.dispersion_sum == pytest.approx(3.9)
+    assert totals["c2"].n == 7
+    assert await store.capability_totals(T0 + timedelta(days=1), T0 + timedelta(days=2)) == {}
 
 
 # times, durability, lifecycle --------------------------------------------------------
