@@ -20,6 +20,7 @@ import anyio.to_thread
 from alerts import ChartSignal, IncidentManager
 from alerts.early_warnings import EarlyWarning
 from alerts.signals import pattern_sizes
+from app.capability_ledger import CapabilityLedger
 from app.early_warning_feed import EarlyWarningFeed
 from app.events import EventBus, alarm_data, point_data, violation_data, warning_data
 from ingest import AlarmRecord, CharacteristicRecord, Measurement, Store, StoredLimits
@@ -73,6 +74,7 @@ class Monitor:
         self.on_engine_time: Callable[[float], None] | None = None  # seconds per update
         self.early_warnings: EarlyWarningFeed | None = None  # fed each live batch
         self._revisions: dict[str, int] = {}  # bumped whenever a status would change
+        self.ledger = CapabilityLedger(store)  # hourly sums: Cpk over any grading period
 
     def register(self, record: CharacteristicRecord) -> None:
         """Give a characteristic an engine row (a no-op if it has one)."""
@@ -90,6 +92,7 @@ class Monitor:
         self._records.pop(characteristic, None)
         self._rules.pop(characteristic, None)
         self.last.pop(characteristic, None)
+        self.ledger.forget(characteristic)
         self._bump(characteristic)
 
     async def replace(self, record: CharacteristicRecord) -> None:
@@ -102,6 +105,7 @@ class Monitor:
         (engine rows are never freed; an edit costs one row of state).
         """
         self._add_row(record)
+        self.ledger.forget(record.id)  # new limits, maybe a new shift: a fresh chain
         await self._restore_one(record.id, self._rows[record.id])
         self._bump(record.id)
 
@@ -132,6 +136,13 @@ class Monitor:
         if record is None:
             return "", ""
         return record.line, f"{record.line}.{record.process}"
+
+    def process_ids(self) -> set[str]:
+        """The qualified processes of the charted characteristics ("line1.turning")."""
+        return {f"{r.line}.{r.process}" for r in self._records.values()}
+
+    def line_ids(self) -> set[str]:
+        return {r.line for r in self._records.values()}
 
     def record(self, characteristic: str) -> CharacteristicRecord | None:
         return self._records.get(characteristic)
@@ -198,6 +209,7 @@ class Monitor:
         publish = live and self.events is not None
         in_force = self._versions_in_force(measurements) if publish else {}
         signals = await self._run_engine(measurements, live)
+        self.ledger.observe(self._records, measurements)  # newly stored: counted once
         if publish:
             try:
                 self._publish_live(measurements, in_force, signals)

@@ -42,6 +42,7 @@ from spc import Engine
 
 _log = logging.getLogger(__name__)
 SHUTDOWN_DRAIN_S = 10.0
+CAPABILITY_FLUSH_S = 5.0  # how often the hourly capability sums go to the store
 
 
 def load_checked_plant(settings: Settings) -> PlantConfig:
@@ -169,6 +170,7 @@ class Service:
     _grades_task: asyncio.Task[None] | None = None
     _escalation_task: asyncio.Task[None] | None = None
     _quiet_task: asyncio.Task[None] | None = None
+    _ledger_task: asyncio.Task[None] | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Service:
@@ -252,6 +254,9 @@ class Service:
         self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
         self._escalation_task = asyncio.create_task(self._escalate(), name="escalation")
         self._quiet_task = asyncio.create_task(self._early_warnings(), name="early-warnings")
+        self._ledger_task = asyncio.create_task(
+            self.monitor.ledger.run(CAPABILITY_FLUSH_S), name="capability-sums"
+        )
         if self.notifications.dispatcher is not None:
             await self.notifications.dispatcher.start()
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
@@ -275,12 +280,14 @@ class Service:
                          SHUTDOWN_DRAIN_S)  # fmt: skip
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
-        tasks = (self._quiet_task, self._escalation_task, self._grades_task, self._pipeline_task)
+        tasks = (self._quiet_task, self._escalation_task, self._grades_task, self._pipeline_task,
+                 self._ledger_task)  # fmt: skip
         for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        await self.monitor.ledger.flush()  # the last increments (kept in memory if it fails)
         if isinstance(self.store, SpooledStore) and not await self.store.drain(SHUTDOWN_DRAIN_S):
             spool = self.store.spool
             _log.warning(

@@ -9,7 +9,7 @@ and reason and kept as dead letters, while the good rows of the same batch are a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container
+from collections.abc import Collection, Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -110,9 +110,18 @@ def _row_key(batch_key: str | None, kind: str, index: int, row: _Row) -> str:
 
 
 def normalise(
-    batch: MesBatch, known_characteristics: Container[str], now: datetime
+    batch: MesBatch,
+    known_characteristics: Container[str],
+    now: datetime,
+    known_processes: Collection[str] | None = None,
+    known_scopes: Collection[str] | None = None,
 ) -> tuple[Submission, list[RowRejection]]:
-    """Turn a validated batch into a pipeline submission plus per-row rejections."""
+    """Turn a validated batch into a pipeline submission plus per-row rejections.
+
+    Verdicts of a process not in ``known_processes`` and cost events of a scope not in
+    ``known_scopes`` are rejected (None: not checked): they would be stored and never
+    graded, and the plant would count a mistyped line's claim as nobody's.
+    """
     sub = Submission(live=not batch.historical)
     rejected: list[RowRejection] = []
     key = batch.idempotency_key
@@ -149,6 +158,9 @@ def normalise(
         except InvalidRecord as exc:
             reject(f"measurements[{i}]", exc.field, exc.problem, m)
     for i, v in enumerate(batch.verdicts):
+        if known_processes is not None and v.process not in known_processes:
+            reject(f"verdicts[{i}]", "process", _unknown("process", v.process, known_processes), v)
+            continue
         try:
             sub.verdicts.append(
                 InspectionVerdict(
@@ -165,6 +177,9 @@ def normalise(
         except InvalidRecord as exc:
             reject(f"verdicts[{i}]", exc.field, exc.problem, v)
     for i, c in enumerate(batch.cost_events):
+        if known_scopes is not None and c.scope not in known_scopes:
+            reject(f"cost_events[{i}]", "scope", _unknown("scope", c.scope, known_scopes), c)
+            continue
         try:
             sub.cost_events.append(
                 CostEvent(
@@ -181,6 +196,12 @@ def normalise(
         except InvalidRecord as exc:
             reject(f"cost_events[{i}]", exc.field, exc.problem, c)
     return sub, rejected
+
+
+def _unknown(what: str, value: str, known: Collection[str], shown: int = 8) -> str:
+    names = sorted(known)
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"unknown {what} {value!r}; known: {listed or 'none'}"
 
 
 def rejected_body_letter(body: bytes, errors: list[dict[str, object]], now: datetime) -> DeadLetter:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from fractions import Fraction
 from typing import Final
@@ -86,6 +86,7 @@ class MetricValue:
     value: float | None
     basis: int
     tracked: bool = True
+    interval: tuple[float, float] | None = None  # 95 % confidence interval, where known
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class MetricGrade:
     grade: int | None  # None: insufficient data
     next_target: float | None  # what ``value`` must reach for the next grade; None at 5
     note: str
+    interval: tuple[float, float] | None = None  # 95 % confidence interval of ``value``
 
 
 @dataclass(frozen=True)
@@ -132,18 +134,23 @@ def grade_metric(m: MetricValue) -> MetricGrade:
     return _graded(m, level, bounds[level - 2] if level < 5 else None, below=True)
 
 
-def grade_defect_rate(defects: int, units: int, min_units: int = MIN_UNITS) -> MetricGrade:
-    """Sigma level of ``defects`` out of ``units``, graded on its DPMO.
+def grade_defect_rate(
+    defects: int, units: int, min_units: int = MIN_UNITS, counted: str = "defective"
+) -> MetricGrade:
+    """Sigma level of ``defects`` out of ``units`` (opportunities), graded on its DPMO.
 
     The value reported is the sigma level Φ⁻¹(1 − DPMO/1e6) + 1.5 (``inf`` with no
-    defect); ``next_target`` is the sigma level the next grade needs.
+    defect); ``next_target`` is the sigma level the next grade needs. ``counted`` names
+    the defects in the note ("defective", "out of specification").
     """
     if units < min_units:
         return MetricGrade(Metric.SIGMA_LEVEL, None, units, None, None, "insufficient data")
     rate = defects / units * 1e6
     level = 1 + sum(rate <= bound for bound in DPMO_MAX)
     target = SIGMA_FOR[level - 1] if level < 5 else None
-    note = f"{defects} defective of {units} ({rate:.4g} DPMO)"
+    note = f"{defects} {counted} of {units} ({rate:.4g} DPMO)"
+    if defects == 0:
+        note = f"0 {counted} of {units} (0 DPMO: the sigma level is unbounded)"
     if level < 5:
         bound = DPMO_MAX[level - 1]
         note += f"; at most {bound:g} DPMO ({target:g}σ) for {grade(level + 1).en}"
@@ -174,7 +181,8 @@ def lowest_cpk(cpks: Mapping[str, MetricValue]) -> MetricValue:
     basis = min(v.basis for v in values)
     if any(v.value is None for v in values):
         return MetricValue(Metric.CPK, None, basis)
-    return MetricValue(Metric.CPK, min(v.value for v in values if v.value is not None), basis)
+    lowest = min(values, key=lambda v: v.value if v.value is not None else math.inf)
+    return replace(lowest, basis=basis)  # its interval too
 
 
 def rolled_yield(first_pass: Sequence[tuple[int, int]], min_units: int = MIN_UNITS) -> MetricValue:
@@ -213,4 +221,4 @@ def _graded(m: MetricValue, level: int, target: float | None, below: bool = Fals
         note = "at the highest grade"
     else:
         note = f"{'below' if below else 'at least'} {target:g} for {grade(level + 1).en}"
-    return MetricGrade(m.metric, m.value, m.basis, level, target, note)
+    return MetricGrade(m.metric, m.value, m.basis, level, target, note, m.interval)

@@ -69,3 +69,15 @@ def dpmo(sigma_level: float | FloatArray | list[float]) -> float | FloatArray:
         raise ValueError("sigma_level must be a number, got NaN")
     rate = stats.norm.sf(level - SHIFT) * PER_MILLION
     return float(rate) if np.ndim(rate) == 0 else np.asarray(rate, dtype=np.float64)
+
+
+def sigma_level_from_cpk(cpk: float) -> float:
+    """The sigma level capability implies: Z_min = 3 Cpk (short-term, nearer spec limit).
+
+    Cpk rests on the within (short-term) sigma, and the short-term scale is the one
+    the 1.5σ-shift convention maps DPMO onto, so 3 Cpk compares with
+    ``sigma_level(dpmo)``: Cpk 1.00, 1.33, 1.67 and 2.00 stand for about 3, 4, 5 and 6σ,
+    the same steps as the grade table. It assumes a normal, in-control process; the
+    observed defect rate does not.
+    """
+    return 3.0 * cpk

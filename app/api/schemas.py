@@ -150,6 +150,10 @@ class PeriodPublic(BaseModel):
     start: datetime
     end: datetime = Field(description="exclusive")
     label: str = Field(description="as asked: 7d, 24h, 2026-01-01/2026-03-31")
+    cpk_from: datetime | None = Field(
+        default=None,
+        description="Cpk covers whole UTC hours: from the top of the hour holding start",
+    )
 
 
 class MetricGradePublic(BaseModel):
@@ -157,13 +161,24 @@ class MetricGradePublic(BaseModel):
         description="cpk, rolled_first_pass_yield, sigma_level, internal_loss_rate, "
         "external_loss_rate (yields and rates as fractions)"
     )
-    value: float | None = Field(description="null: insufficient data or not tracked")
-    basis: int = Field(description="subgroups (Cpk), inspected units, or cost events")
+    value: float | None = Field(
+        description="null: insufficient data, not tracked, or a sigma level with no "
+        "defect at all (unbounded: the note says so, and the grade stands)"
+    )
+    basis: int = Field(
+        description="subgroups or individuals (Cpk), inspected units or measured values "
+        "(yield, sigma level), or cost events (loss rates)"
+    )
     grade: int | None = Field(description="1..5; null: insufficient data")
     grade_en: str | None
     grade_zh: str | None
     next_target: float | None = Field(description="what the value must reach for the next grade")
     note: str
+    interval: tuple[float, float] | None = Field(
+        default=None,
+        description="95 % confidence interval of the value (Cpk: Bissell, Montgomery eq. "
+        "8.21, with the within sigma's degrees of freedom); null where not computed",
+    )
 
 
 class EntityGradePublic(BaseModel):
@@ -177,6 +192,12 @@ class EntityGradePublic(BaseModel):
     insufficient: list[str]
     metrics: list[MetricGradePublic]
     children: dict[str, int | None] = Field(description="the grades of what it rolls up")
+    capability_sigma_level: float | None = Field(
+        default=None,
+        description="the sigma level its Cpk implies, 3 x Cpk (short-term, nearer "
+        "specification limit), beside the graded one from the observed defect rate; "
+        "not graded",
+    )
     period: PeriodPublic
     computed_at: datetime
 

@@ -195,12 +195,13 @@ def test_status_answers_304_while_unchanged_and_200_after_a_new_point(client: Te
 
 
 def test_status_shows_the_cpk_interval_and_the_grade(client: TestClient) -> None:
-    _push(client, CONFIGURED, _normal(40, 25.0, 0.01), datetime.now(UTC) - timedelta(hours=1))
+    # 100 values: enough for the Cpk and for the defect rate the grade also needs
+    _push(client, CONFIGURED, _normal(100, 25.0, 0.01), datetime.now(UTC) - timedelta(hours=1))
     client.portal.call(client.app.state.service.grades.refresh)  # type: ignore[attr-defined]
     status = client.get(f"/api/v1/characteristics/{CONFIGURED}/status").json()
     cap = status["capability"]
     lower, upper = cap["cpk_ci"]
-    half = 1.959964 * np.sqrt(1 / (9 * 40) + cap["cpk"] ** 2 / (2 * 39))  # Montgomery 8.21
+    half = 1.959964 * np.sqrt(1 / (9 * 100) + cap["cpk"] ** 2 / (2 * 99))  # Montgomery 8.21
     assert lower == pytest.approx(cap["cpk"] - half, rel=1e-5)
     assert upper == pytest.approx(cap["cpk"] + half, rel=1e-5)
     assert status["grade"]["limiting_metric"] == "cpk"

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app import Settings, create_app
+from spc import capability
 from tests.support.api import key_headers
 
 START = datetime.now(UTC) - timedelta(hours=2)
@@ -105,24 +106,81 @@ def test_a_line_is_graded_by_its_weakest_metric_with_what_each_needs(client: Tes
     assert line2["external_loss_rate"]["grade_zh"] == "预防级"
 
 
-def test_cpk_grades_a_characteristic_once_25_points_are_in(client: TestClient) -> None:
-    char = "line1.turning.diameter"
-    values = np.random.default_rng(5).normal(25.0, 0.01, 30)
+def _push_values(client: TestClient, char: str, values: np.ndarray, first: int = 0) -> None:
     _push(
         client,
         measurements=[
-            {"characteristic": char, "value": float(v), "time": _at(i)}
+            {"characteristic": char, "value": float(v), "time": _at(first + i)}
             for i, v in enumerate(values)
         ],
     )
-    status = client.get(f"/api/v1/characteristics/{char}/status").json()
+
+
+def test_cpk_over_the_period_is_the_reference_capability_of_every_value(
+    client: TestClient,
+) -> None:
+    char = "line1.turning.diameter"
+    spec = client.get(f"/api/v1/characteristics/{char}").json()
+    values = np.random.default_rng(5).normal(25.0, 0.01, 130)
+    _push_values(client, char, values[:60])
+    _push_values(client, char, values[60:], first=60)  # two batches, one chain of MRs
+
     graded = client.get(f"/api/v1/grades/characteristic/{char}").json()
 
+    # every value of the period, not the engine's rolling window of 100
+    ref = capability(values, spec["lsl"], spec["usl"], sigma_within="mr")
     cpk = _metrics(graded)["cpk"]
-    assert cpk["value"] == pytest.approx(status["capability"]["cpk"])
-    assert cpk["basis"] == 30
-    expected = 1 + sum(cpk["value"] >= bound for bound in (1.00, 1.33, 1.67, 2.00))
-    assert graded["grade"] == cpk["grade"] == expected
+    assert cpk["basis"] == 130
+    assert cpk["value"] == pytest.approx(ref.cpk, rel=1e-9)
+    assert cpk["interval"] == pytest.approx(ref.cpk_ci, rel=1e-9)
+    expected = 1 + sum(ref.cpk >= bound for bound in (1.00, 1.33, 1.67, 2.00))
+    assert cpk["grade"] == expected
+    # the sigma level counts the values beyond a specification limit (here none)
+    outside = int(((values < spec["lsl"]) | (values > spec["usl"])).sum())
+    sigma = _metrics(graded)["sigma_level"]
+    assert (sigma["basis"], outside) == (130, 0)
+    assert sigma["grade"] == 5
+    assert sigma["note"].startswith("0 out of specification of 130")
+    assert graded["grade"] == min(expected, 5)
+    assert graded["capability_sigma_level"] == pytest.approx(3 * ref.cpk)
+    assert graded["period"]["cpk_from"] is not None
+
+
+def test_values_beyond_a_specification_limit_set_a_characteristics_sigma_level(
+    client: TestClient,
+) -> None:
+    char = "line1.turning.diameter"
+    spec = client.get(f"/api/v1/characteristics/{char}").json()
+    values = np.random.default_rng(8).normal(25.0, 0.01, 200)
+    values[[10, 50]] = spec["usl"] + 0.001  # 2 of 200: 10,000 DPMO, 3.83 sigma
+    _push_values(client, char, values)
+
+    sigma = _metrics(client.get(f"/api/v1/grades/characteristic/{char}").json())["sigma_level"]
+
+    assert sigma["basis"] == 200
+    assert sigma["grade"] == 2  # 10,000 DPMO <= 66,807 but > 6,210
+    assert sigma["value"] == pytest.approx(3.8263, abs=1e-4)
+    assert sigma["note"].startswith("2 out of specification of 200 (1e+04 DPMO)")
+    # the process does not inspect: its sigma level is its characteristics' values
+    turning = _metrics(client.get("/api/v1/grades/process/line1.turning").json())
+    assert turning["sigma_level"]["basis"] == 200
+    assert "rolled_first_pass_yield" not in turning
+
+
+def test_a_characteristic_with_25_points_has_a_cpk_but_no_grade_yet(client: TestClient) -> None:
+    char = "line1.turning.diameter"
+    _push_values(client, char, np.random.default_rng(5).normal(25.0, 0.01, 30))
+
+    graded = client.get(f"/api/v1/grades/characteristic/{char}").json()
+
+    metrics = _metrics(graded)
+    assert metrics["cpk"]["basis"] == 30
+    assert metrics["cpk"]["grade"] is not None
+    # 30 values are too few for a defect rate: never graded silently
+    assert (metrics["sigma_level"]["grade"], metrics["sigma_level"]["basis"]) == (None, 30)
+    assert graded["grade"] is None
+    assert graded["insufficient"] == ["sigma_level"]
+    assert graded["ceiling"] == metrics["cpk"]["grade"]
     line1 = client.get("/api/v1/grades/line/line1").json()
     assert line1["children"]["line1.turning"] is None  # length has no data yet
 
@@ -170,9 +228,9 @@ def test_prometheus_exposes_the_grade_metrics(client: TestClient) -> None:
 
 def test_a_characteristic_reaching_its_first_grade_is_a_grade_change(client: TestClient) -> None:
     keeper = client.app.state.service.grades  # type: ignore[attr-defined]
-    char = "line1.turning.diameter"  # individuals: 25 points are 25 subgroups
+    char = "line1.turning.diameter"  # individuals: 100 values for Cpk and the sigma level
     client.portal.call(keeper.refresh)  # type: ignore[attr-defined]
-    values = np.random.default_rng(9).normal(25.0, 0.01, 25)
+    values = np.random.default_rng(9).normal(25.0, 0.01, 100)
     _push(
         client,
         measurements=[
@@ -207,3 +265,33 @@ def test_a_subgrouped_characteristic_needs_25_subgroups_not_25_points(client: Te
     cpk = _metrics(client.get(f"/api/v1/grades/characteristic/{char}").json())["cpk"]
 
     assert (cpk["grade"], cpk["basis"], cpk["note"]) == (None, 5, "insufficient data")
+
+
+def test_costs_and_verdicts_of_unknown_lines_and_processes_are_rejected_and_kept(
+    client: TestClient,
+) -> None:
+    costs = [
+        {"scope": "linea", "category": "claim", "amount": 400.0, "currency": "CNY",
+         "time": _at(1)},
+        {"scope": "demo", "category": "output_value", "amount": 10_000.0, "currency": "CNY",
+         "time": _at(2)},
+    ]  # fmt: skip
+    verdicts = [
+        {"process": "line2.vison", "part": "P1", "ok": False, "first_pass": True, "time": _at(3)}
+    ]
+
+    response = client.post(
+        "/api/v1/measurements", json={"cost_events": costs, "verdicts": verdicts}
+    )
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["accepted"] == 1  # the plant-wide output value
+    rejected = {(r["row"], r["field"]): r["reason"] for r in body["rejected"]}
+    assert rejected[("cost_events[0]", "scope")].startswith("unknown scope 'linea'; known: demo")
+    assert "line1, line2" in rejected[("cost_events[0]", "scope")]
+    assert rejected[("verdicts[0]", "process")].startswith("unknown process 'line2.vison'")
+    store = client.app.state.service.store  # type: ignore[attr-defined]
+    letters = client.portal.call(store.list_dead_letters)  # type: ignore[attr-defined]
+    reasons = {letter.reason.split(":")[0] for letter in letters}
+    assert {"cost_events[0].scope", "verdicts[0].process"} <= reasons

@@ -389,3 +389,10 @@ def test_a_nan_or_a_negative_loss_rate_is_refused_not_graded() -> None:
 
 def test_a_process_with_no_inspections_makes_the_rolled_yield_insufficient() -> None:
     assert rolled_yield([(0, 0), (500, 495)], min_units=0).value is None
+
+
+def test_no_defect_at_all_is_the_top_grade_with_an_unbounded_level_said_so() -> None:
+    graded = grade_defect_rate(0, 200, counted="out of specification")
+    assert graded.grade == 5
+    assert graded.value == math.inf
+    assert graded.note.startswith("0 out of specification of 200 (0 DPMO: the sigma level is unb")

@@ -105,7 +105,7 @@ async def read_grade_history(
 
 def _period(grades: PlantGrades) -> PeriodPublic:
     p = grades.period
-    return PeriodPublic(start=p.start, end=p.end, label=p.label)
+    return PeriodPublic(start=p.start, end=p.end, label=p.label, cpk_from=grades.cpk_from)
 
 
 def _public(graded: Graded, grades: PlantGrades) -> EntityGradePublic:
@@ -126,6 +126,7 @@ def _public(graded: Graded, grades: PlantGrades) -> EntityGradePublic:
         insufficient=[m.value for m in result.insufficient],
         metrics=[_metric(m) for m in result.metrics],
         children={c.id: c.result.grade for c in children if c is not None},
+        capability_sigma_level=graded.capability_sigma,
         period=_period(grades),
         computed_at=grades.computed_at,
     )
@@ -141,6 +142,7 @@ def _metric(m: MetricGrade) -> MetricGradePublic:
         grade_zh=grade(m.grade).zh if m.grade else None,
         next_target=m.next_target,
         note=m.note,
+        interval=m.interval,
     )
 
 

@@ -44,7 +44,11 @@ async def push_measurements(
     with its field and reason and kept as a dead letter. A batch with an
     ``idempotency_key`` can be resent safely: rows already stored are not stored again.
     """
-    submission, rejected = normalise(batch, service.monitor, datetime.now(UTC))
+    monitor = service.monitor
+    scopes = monitor.line_ids() | {service.plant.plant.id}
+    submission, rejected = normalise(
+        batch, monitor, datetime.now(UTC), monitor.process_ids(), scopes
+    )
     await service.pipeline.submit_and_wait(submission)
     result = PushResult(
         accepted=submission.size,
