@@ -4,7 +4,7 @@
 
 For every scenario the simulators know, a fresh service (SQLite store, in this process,
 called through its HTTP API with FastAPI's test client) monitors ``--replicates``
-independent characteristics (nominal 10, sigma 0.0998, spec 9.5..10.5: Cp 1.67, I-MR)
+independent characteristics (nominal 10, sigma 0.111, spec 9.5..10.5: Cp 1.5, I-MR)
 three times over, each copy with another alarm policy, all fed the very same values:
 
 - ``default``: the service's defaults (chart: Nelson rules 1-8 on the I chart, rule 1 on

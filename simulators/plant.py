@@ -22,8 +22,10 @@ class PlantConfigError(ValueError):
     """The plant configuration lacks something the simulators need, or has it malformed."""
 
 
-#: The capability the simulated processes are built to have (Cp = Cpk when centred).
-TARGET_CAPABILITY = 1.67
+#: The capability the simulated processes are built to have (Cp = Cpk when centred): the
+#: middle of the Assurance band [1.33, 1.67), so a centred in-control process keeps one
+#: grade (on a threshold, estimation noise would flip it between two every refresh).
+TARGET_CAPABILITY = 1.5
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ def derive_nominal(lsl: float | None, usl: float | None, target: float | None) -
 def derive_sigma(lsl: float | None, usl: float | None, nominal: float) -> float:
     """Return a sigma that makes the process capable (index `TARGET_CAPABILITY`).
 
-    Two-sided: (usl - lsl) / (6 * 1.67); one-sided: |limit - nominal| / (3 * 1.67);
+    Two-sided: (usl - lsl) / (6 * 1.5); one-sided: |limit - nominal| / (3 * 1.5);
     no limits: 1.0. Raises ValueError when the limits leave no room for variation.
     """
     if lsl is not None and usl is not None:

@@ -6,21 +6,21 @@ line stamped backwards from now), plus one customer claim; the grades are then r
 HTTP as a viewer.
 
 The plant (tests/fixtures/grades-plant.yaml) has two lines of two single-characteristic
-stations each. Every characteristic is a deviation in um with the tolerance -5.01..+5.01;
-the simulator runs it at sigma = (usl - lsl) / (6 x 1.67) = 10.02 / 10.02 = 1.0 um around
-its target (simulators/plant.py), so:
+stations each. Every characteristic is a deviation in um with the tolerance -4.5..+4.5; the
+simulator runs it at sigma = (usl - lsl) / (6 x 1.5) = 9 / 9 = 1.0 um around its target
+(simulators/plant.py), so:
 
-line A -- targets -0.51 and +0.51 um, in control:
-    true Cpk = (5.01 - 0.51) / (3 x 1.0) = 1.50, mid-band of Assurance [1.33, 1.67).
-    Out of spec: P(z > 4.5) + P(z > 5.52) = 3.4e-6 per value, so 1,000 parts x 2 stations
-    expect 0.007 NOK parts: first-pass yield 100 % (grade 5), 0 defects (sigma level,
+line A -- centred targets, in control:
+    true Cpk = 4.5 / (3 x 1.0) = 1.50, mid-band of Assurance [1.33, 1.67).
+    Out of spec: P(|z| > 4.5) = 6.8e-6 per value, so 1,000 parts x 2 stations
+    expect 0.014 NOK parts: first-pass yield 100 % (grade 5), 0 defects (sigma level,
     grade 5), no scrap or rework (internal loss 0 %, grade 5), no claim (external 0 % of
     200,000 CNY, grade 5). Line A: grade 3 Assurance, limited by ``cpk``. (Even one NOK
     part would leave this so: 1 in 2,000 inspections is 500 DPMO, sigma grade 3, a tie
     that the order cpk, yield, sigma, ... gives to ``cpk``.)
-line B -- centred targets; the scenario ("variance", factor 0.7 from part 0 on line B's
-    characteristics only) runs both at sigma 0.7 um, a stationary in-control process:
-    true Cpk = 5.01 / (3 x 0.7) = 2.39 (grade 5). Values out of spec: 7.2 sigma away,
+line B -- centred targets; the scenario ("variance", factor 0.6 from part 0 on line B's
+    characteristics only) runs both at sigma 0.6 um, a stationary in-control process:
+    true Cpk = 4.5 / (3 x 0.6) = 2.50 (grade 5). Values out of spec: 7.5 sigma away,
     none. Output value 1,000 good parts x 200 CNY = 200,000 CNY; a 1,500 CNY claim is an
     external loss rate of 0.75 %, mid-band of Prevention [0.5 %, 1.0 %). Every other
     metric is at grade 5. Line B: grade 4 Prevention, limited by ``external_loss_rate``.
@@ -29,11 +29,11 @@ plant -- its Cpk and rolled yield are its weakest line's (line A: Cpk 1.50, grad
     Plant: grade 3 Assurance, limited by ``cpk``.
 
 Estimation noise. Bissell: SE(Cpk) ~ sqrt(1/(9n) + Cpk^2 / (2(n - 1))) is 0.035 at Cpk
-1.5 and 0.054 at 2.39 for n = 1,000, with sigma from the sample standard deviation. The
+1.5 and 0.056 at 2.50 for n = 1,000, with sigma from the sample standard deviation. The
 service takes sigma within from the average moving range (MR-bar / d2), less efficient:
-simulated (20,000 runs of n = 1,000) its SE is 0.044 at 1.5 and 0.069 at 2.39. Line A's
-band edges lie 0.17 = 3.8 SE from 1.50; line B's grade-5 edge lies 0.39 = 5.6 SE below
-2.39. The grades take the Cpk over the grading period: all 1,000 points, not the engine's
+simulated (4,000 runs of n = 1,000) its SE is 0.044 at 1.5 and 0.072 at 2.50. Line A's
+band edges lie 0.17 = 3.8 SE from 1.50; line B's grade-5 edge lies 0.50 = 6.9 SE below
+2.50. The grades take the Cpk over the grading period: all 1,000 points, not the engine's
 rolling window of 100 (whose SE, 0.14 at 1.5, would be too wide for a band of +-0.17).
 The test reads every value from the API. The seed is fixed, so the run is reproducible;
 the margins say it is not a lucky one.
@@ -75,21 +75,21 @@ PARTS = 1_000
 SEED = 20_231_229  # fixed: the same parts on every run
 LINE_A = ("lineA.turning.bore", "lineA.grinding.shoulder")
 LINE_B = ("lineB.pressing.depth", "lineB.vision.gap")
-B_SIGMA_FACTOR = 0.7
+B_SIGMA_FACTOR = 0.6
 CLAIM_CNY = 1_500.0
 ECONOMICS = Economics()  # 200 CNY a good part, reported every 100 good parts
 
 CPK_A = 1.50  # design values, checked against the plant file below
-CPK_B = 5.01 / (3 * B_SIGMA_FACTOR)  # 2.386
+CPK_B = 4.5 / (3 * B_SIGMA_FACTOR)  # 2.50
 SE_CPK_A = 0.044  # moving-range Cpk, n = 1,000 (module docstring)
-SE_CPK_B = 0.069
+SE_CPK_B = 0.072
 BAND = 3.5  # standard errors
 
 T = TypeVar("T")
 
 
 def _scenario() -> Scenario:
-    """Line B tighter (sigma x 0.7) from the first part; line A untouched, in control."""
+    """Line B tighter (sigma x 0.6) from the first part; line A untouched, in control."""
     return Scenario("variance", SEED, start_part=0, size=B_SIGMA_FACTOR, affected=LINE_B)
 
 
@@ -107,7 +107,7 @@ def test_the_plant_file_gives_the_capabilities_the_grades_are_designed_on() -> N
     for char in LINE_A:
         assert _true_cpk(plant, char) == pytest.approx(CPK_A)
     for char in LINE_B:
-        assert _true_cpk(plant, char) == pytest.approx(1.67)  # what the plant alone gives
+        assert _true_cpk(plant, char) == pytest.approx(1.5)  # what the plant alone gives
         assert _true_cpk(plant, char, B_SIGMA_FACTOR) == pytest.approx(CPK_B)
     scenario = _scenario()
     assert [scenario.affects(c) for c in LINE_A + LINE_B] == [False, False, True, True]
@@ -124,13 +124,15 @@ def _bissell_se(cpk: float, n: int) -> float:
     return math.sqrt(1 / (9 * n) + cpk**2 / (2 * (n - 1)))
 
 
-@pytest.mark.parametrize(("cpk", "se", "sigma"), [(CPK_A, SE_CPK_A, 1.0), (CPK_B, SE_CPK_B, 0.7)])
+@pytest.mark.parametrize(
+    ("cpk", "se", "sigma"), [(CPK_A, SE_CPK_A, 1.0), (CPK_B, SE_CPK_B, B_SIGMA_FACTOR)]
+)
 def test_the_standard_errors_relied_on_hold_for_a_moving_range_cpk(
     cpk: float, se: float, sigma: float
 ) -> None:
     """Cpk with sigma = MR-bar / d2, of 1,000 values, over 2,000 simulated runs."""
     rng = np.random.default_rng(1)
-    lsl, usl = -5.01, 5.01
+    lsl, usl = -4.5, 4.5
     x = rng.normal(usl - 3 * cpk * sigma, sigma, size=(2_000, PARTS))
     mean, sigma_within = x.mean(axis=1), np.abs(np.diff(x, axis=1)).mean(axis=1) / 1.128
     estimates = np.minimum(usl - mean, mean - lsl) / (3 * sigma_within)

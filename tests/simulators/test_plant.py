@@ -60,8 +60,9 @@ def test_two_sided_spec_gives_sigma_of_tolerance_over_six_times_capability(
     diameter = next(c for c in plant.characteristics if c.id == "line1.turning.diameter")
 
     assert diameter.nominal == 25.00
-    assert diameter.sigma == pytest.approx((25.05 - 24.95) / (6 * 1.67))
-    assert derive_sigma(-0.3, 0.3, 0.0) == pytest.approx(0.6 / (6 * TARGET_CAPABILITY))
+    assert diameter.sigma == pytest.approx((25.05 - 24.95) / (6 * TARGET_CAPABILITY))
+    assert TARGET_CAPABILITY == 1.5  # mid-Assurance: not on a grade threshold
+    assert derive_sigma(-0.3, 0.3, 0.0) == pytest.approx(0.6 / 9.0)
 
 
 def test_one_sided_spec_gives_sigma_from_the_distance_to_its_only_limit(
@@ -71,8 +72,8 @@ def test_one_sided_spec_gives_sigma_from_the_distance_to_its_only_limit(
     roughness = next(c for c in plant.characteristics if c.id == "line1.grinding.roughness")
 
     assert (roughness.lsl, roughness.usl, roughness.nominal) == (None, 0.80, 0.40)
-    assert roughness.sigma == pytest.approx((0.80 - 0.40) / (3 * 1.67))
-    assert derive_sigma(2.0, None, 5.0) == pytest.approx(3.0 / (3 * 1.67))
+    assert roughness.sigma == pytest.approx((0.80 - 0.40) / (3 * TARGET_CAPABILITY))
+    assert derive_sigma(2.0, None, 5.0) == pytest.approx(3.0 / (3 * TARGET_CAPABILITY))
 
 
 def test_nominal_is_the_target_else_the_spec_midpoint() -> None:

@@ -39,7 +39,7 @@ def test_every_line_makes_one_serialised_part_per_takt(plant: SimPlant) -> None:
 
 
 def test_the_first_verdict_is_nok_exactly_when_a_value_is_out_of_spec(plant: SimPlant) -> None:
-    # a 4 sigma shift puts about 16 % of the parts outside a Cp 1.67 tolerance
+    # a 4 sigma shift puts about 31 % of the parts outside a Cp 1.5 tolerance
     production = Production(plant, Scenario("mean-shift", seed=2, start_part=0, size=4.0))
     chars = {c.id: c for c in plant.characteristics}
     nok = 0

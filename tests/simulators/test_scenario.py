@@ -265,7 +265,7 @@ def test_ground_truth_names_each_faulty_characteristic_with_its_times(
     ]
     diameter = truth["characteristics"][DIAMETER]
     assert diameter["nominal"] == 25.0
-    assert diameter["sigma"] == pytest.approx(0.1 / (6 * 1.67))
+    assert diameter["sigma"] == pytest.approx(0.1 / (6 * 1.5))
     assert (diameter["lsl"], diameter["usl"]) == (24.95, 25.05)
 
 
