@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -77,7 +78,9 @@ class GradeKeeper:
                 entity,
                 g.result.grade,
                 g.result.limiting.value if g.result.limiting else None,
-                {m.metric.value: m.value for m in g.result.metrics},
+                # an unbounded sigma level (no defect) is null, as in the API: JSON,
+                # and PostgreSQL's jsonb, have no infinity
+                {m.metric.value: _finite(m.value) for m in g.result.metrics},
             )
             for (level, entity), g in grades.entities.items()
         ]
@@ -99,6 +102,10 @@ class GradeKeeper:
             except Exception:  # a bug must not stop the grades for good: log, go on
                 _log.exception("grades not refreshed")
             await asyncio.sleep(self._refresh_s)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 class GradeCollector(Collector):

@@ -82,6 +82,31 @@ def test_the_service_runs_on_postgresql_and_restores_its_limits_after_restart(
     assert after["baseline"] == {"collected": 25, "needed": 25}
 
 
+def test_grade_snapshots_with_an_unbounded_sigma_level_are_stored_on_postgresql(
+    postgres: PostgresServer, tmp_path: Path, demo_config_path: Path
+) -> None:
+    settings = _settings(_fresh(postgres), tmp_path, demo_config_path)
+    values = list(np.random.default_rng(4).normal(25.0, 0.005, 120))  # none out of spec
+
+    with TestClient(create_app(settings), headers=key_headers(settings)) as client:
+        pushed = client.post(
+            "/api/v1/measurements",
+            json={"measurements": _rows(values, datetime.now(UTC) - timedelta(hours=1))},
+        )
+        assert pushed.status_code == 202
+        keeper = client.app.state.service.grades  # type: ignore[attr-defined]
+        grades = client.portal.call(keeper.refresh)  # type: ignore[attr-defined]
+        assert grades.get("characteristic", CHAR).result.metrics[1].value == float("inf")
+        client.portal.call(keeper.snapshot, grades)  # type: ignore[attr-defined]
+        history = client.get(f"/api/v1/grades/characteristic/{CHAR}/history").json()
+
+    [snap] = history
+    assert snap["metrics"]["sigma_level"] is None  # unbounded: null, as in the live answer
+    graded = grades.get("characteristic", CHAR).result.grade
+    assert graded is not None
+    assert snap["grade"] == graded
+
+
 def test_pushes_are_accepted_through_a_database_outage_and_stored_after_it(
     own_server: PostgresServer, tmp_path: Path, demo_config_path: Path
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spc.sigma_level import dpmo, sigma_level
+from spc.sigma_level import dpmo, sigma_level, sigma_level_from_cpk
 
 # The conventional long-term table (docs/quality-grades.md): level -> DPMO
 CONVENTIONAL = [(6.0, 3.4, 1), (5.0, 233.0, 0), (4.0, 6210.0, 0), (3.0, 66807.0, 0)]
@@ -105,3 +105,10 @@ def test_dpmo_and_sigma_level_invert_each_other(level: float) -> None:
 def test_more_sigmas_never_mean_more_defects(a: float, b: float) -> None:
     low, high = sorted((a, b))
     assert dpmo(high) <= dpmo(low)
+
+
+@pytest.mark.parametrize(("cpk", "level"), [(1.0, 3.0), (4 / 3, 4.0), (5 / 3, 5.0), (2.0, 6.0)])
+def test_capability_implies_three_times_cpk_on_the_grade_tables_steps(
+    cpk: float, level: float
+) -> None:
+    assert sigma_level_from_cpk(cpk) == pytest.approx(level)
