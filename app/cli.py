@@ -41,6 +41,16 @@ def _serve(args: argparse.Namespace) -> int:
         except NotifierConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
+    if settings.mqtt.tls:
+        from ingest.mqtt import MqttConfigError, MqttTls, check_tls
+
+        mq = settings.mqtt
+        try:  # an unreadable certificate or key: named now, not on the first connect
+            check_tls(MqttTls(*(str(f) if f else None for f in (mq.ca_file, mq.cert_file,
+                                                                 mq.key_file))))  # fmt: skip
+        except MqttConfigError as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 2
     if settings.database.url is not None:
         try:  # a database that cannot be reached is one clear line, not a traceback
             _upgrade_database(settings)

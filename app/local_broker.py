@@ -62,13 +62,21 @@ class Broker:
 
 
 @contextmanager
-def running_mosquitto(workdir: Path, port: int | None = None) -> Iterator[Broker]:
-    """Start mosquitto with persistence in ``workdir`` (log: mosquitto.log); stop on exit."""
+def running_mosquitto(
+    workdir: Path, port: int | None = None, listener_options: str = "", anonymous: bool = True
+) -> Iterator[Broker]:
+    """Start mosquitto with persistence in ``workdir`` (log: mosquitto.log); stop on exit.
+
+    ``listener_options``: mosquitto.conf lines for the listener (TLS files, say);
+    ``anonymous`` False refuses clients without a valid login (set a ``password_file``
+    in ``listener_options``).
+    """
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "mosquitto.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+        f"listener {port} 127.0.0.1\n{listener_options}\n"
+        f"allow_anonymous {'true' if anonymous else 'false'}\npersistence true\n"
         f"persistence_location {workdir.resolve()}/\n"
         "max_inflight_messages 0\nmax_queued_messages 100000\n"
     )

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.incident_policy import IncidentPolicy
@@ -25,10 +25,20 @@ PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "passwor
 class MqttSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
 
-    url: str | None = Field(default=None, description="mqtt://host:port; unset = no MQTT")
+    url: str | None = Field(
+        default=None,
+        description="mqtt://host[:1883] or mqtts://host[:8883] (TLS); unset = no MQTT",
+    )
     client_id: str = Field(default="spcmon", description="stable: names the persistent session")
+    protocol: Literal["3.1.1", "5"] = Field(default="3.1.1", description="MQTT version")
     username: str | None = None
     password: SecretStr | None = None
+    ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle the broker's certificate must chain to "
+        "(mqtts; unset: the system's CAs)"
+    )  # fmt: skip
+    cert_file: Path | None = Field(default=None, description="client certificate (PEM)")
+    key_file: Path | None = Field(default=None, description="its private key (PEM)")
 
     @field_validator("url")
     @classmethod
@@ -36,8 +46,8 @@ class MqttSettings(BaseModel):
         if value is None:
             return value
         parts = urlsplit(value)
-        if parts.scheme != "mqtt" or not parts.hostname:
-            raise ValueError(f"expected mqtt://host[:port], got {value!r}")
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(f"expected mqtt://host[:port] or mqtts://host[:port], got {value!r}")
         return value
 
     @field_validator("password")
@@ -47,10 +57,34 @@ class MqttSettings(BaseModel):
             raise ValueError("is a placeholder; set the real broker password")
         return value
 
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_consistent(self) -> MqttSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError(
+                "SPCMON_MQTT__CERT_FILE and SPCMON_MQTT__KEY_FILE: set both for a client "
+                "certificate"
+            )
+        files = [n for n in ("ca_file", "cert_file", "key_file") if getattr(self, n)]
+        if files and not self.tls:
+            names = ", ".join(f"SPCMON_MQTT__{n.upper()}" for n in files)
+            raise ValueError(f"{names}: TLS files need an mqtts:// SPCMON_MQTT__URL")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return (self.url or "").startswith("mqtts://")
+
     @property
     def host_port(self) -> tuple[str, int]:
         parts = urlsplit(self.url or "")
-        return parts.hostname or "127.0.0.1", parts.port or 1883
+        return parts.hostname or "127.0.0.1", parts.port or (8883 if self.tls else 1883)
 
 
 class OpcuaSettings(BaseModel):

@@ -33,7 +33,7 @@ from ingest import (
     Store,
     load_plant_config,
 )
-from ingest.mqtt import MqttCollector, MqttOptions
+from ingest.mqtt import MqttCollector, MqttOptions, MqttTls
 from ingest.mqtt_payload import TopicBinding
 from ingest.opcua import OpcuaCollector
 from ingest.plant import CharacteristicConfig
@@ -222,12 +222,20 @@ class Service:
         if self.settings.mqtt.url and bindings:
             host, port = self.settings.mqtt.host_port
             password = self.settings.mqtt.password
+            mq = self.settings.mqtt
+            tls = None
+            if mq.tls:
+                tls = MqttTls(
+                    *(str(f) if f else None for f in (mq.ca_file, mq.cert_file, mq.key_file))
+                )
             options = MqttOptions(
                 host,
                 port,
-                self.settings.mqtt.client_id,
-                self.settings.mqtt.username,
+                mq.client_id,
+                mq.username,
                 password.get_secret_value() if password else None,
+                protocol=mq.protocol,
+                tls=tls,
             )
             self.mqtt = MqttCollector(options, bindings, self.pipeline)
         elif bindings:

@@ -5,18 +5,26 @@ A thin adapter: paho's callbacks run on paho's network thread; they parse with t
 pipeline's queue is full (flow control). ``manual_ack`` is on: the PUBACK is sent only
 once the records (or their dead letters) are committed, so a crash before storage makes
 the broker redeliver instead of losing the message.
+
+MQTT 3.1.1 keeps the session with ``clean_session=False``; MQTT 5 with ``clean_start``
+off and a session expiry of ``SESSION_EXPIRY_S``. TLS (``mqtts://``) verifies the broker
+against ``ca_file`` (or the system's CAs) and may present a client certificate; a
+username and password go inside the TLS tunnel.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import PayloadError
@@ -25,6 +33,25 @@ from ingest.mqtt_payload import TopicBinding, parse_payload
 from ingest.pipeline import Pipeline, Submission
 
 _log = logging.getLogger(__name__)
+
+
+SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+"""MQTT 5: how long the broker keeps our session (and QoS 1 messages) while we are away."""
+PROTOCOLS: Final = {"3.1.1": mqtt.MQTTv311, "5": mqtt.MQTTv5}
+
+
+class MqttConfigError(ValueError):
+    """The broker connection cannot be set up as configured (a TLS file, say)."""
+
+
+@dataclass(frozen=True)
+class MqttTls:
+    """TLS towards the broker: ``ca_file`` None trusts the system's CAs; a client
+    certificate needs both ``cert_file`` and ``key_file`` (PEM)."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +64,27 @@ class MqttOptions:
     username: str | None = None
     password: str | None = None
     keepalive_s: int = 30
+    protocol: str = "3.1.1"  # or "5"
+    tls: MqttTls | None = None
+
+
+def check_tls(tls: MqttTls) -> None:
+    """Load the CA bundle and the client certificate and key as the collector will.
+
+    Raises ``MqttConfigError`` naming the file that cannot be used and why.
+    """
+    for name, path in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file)):
+        try:
+            if name == "ca_file":
+                ssl.create_default_context(cafile=path)
+            elif path is not None:
+                context = ssl.create_default_context()
+                context.load_cert_chain(path, tls.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            what = f"{name} {path}" + (
+                f" with key_file {tls.key_file}" if name == "cert_file" else ""
+            )
+            raise MqttConfigError(f"MQTT TLS {what}: {exc}") from exc
 
 
 def _dead_letter(topic: str, payload: bytes, error: PayloadError, now: datetime) -> DeadLetter:
@@ -59,15 +107,21 @@ class MqttCollector:
         self._pipeline = pipeline
         self.connected = False
         self.messages_received = 0
+        if options.protocol not in PROTOCOLS:
+            raise MqttConfigError(f"protocol: expected one of {sorted(PROTOCOLS)}, got "
+                                  f"{options.protocol!r}")  # fmt: skip
+        self._v5 = options.protocol == "5"
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=options.client_id,
-            clean_session=False,
-            protocol=mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,  # MQTT 5: clean_start on connect
+            protocol=PROTOCOLS[options.protocol],
             manual_ack=True,
         )
         if options.username:
             self._client.username_pw_set(options.username, options.password)
+        if options.tls is not None:
+            self._set_tls(options.tls)
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -77,16 +131,41 @@ class MqttCollector:
     def topics(self) -> list[str]:
         return sorted(self._bindings)
 
+    def _set_tls(self, tls: MqttTls) -> None:
+        try:
+            self._client.tls_set(
+                ca_certs=tls.ca_file,
+                certfile=tls.cert_file,
+                keyfile=tls.key_file,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,  # TLS 1.2+, host name checked
+            )
+        except (OSError, ssl.SSLError) as exc:
+            names = "ca_file" if tls.cert_file is None else "ca_file, cert_file or key_file"
+            raise MqttConfigError(f"MQTT TLS: cannot load {names}: {exc}") from exc
+
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself with backoff."""
-        self._client.connect_async(
-            self._options.host, self._options.port, self._options.keepalive_s
-        )
+        if self._v5:
+            expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            expiry.SessionExpiryInterval = SESSION_EXPIRY_S
+            self._client.connect_async(
+                self._options.host,
+                self._options.port,
+                self._options.keepalive_s,
+                clean_start=False,
+                properties=expiry,
+            )
+        else:
+            self._client.connect_async(
+                self._options.host, self._options.port, self._options.keepalive_s
+            )
         self._client.loop_start()
         _log.info(
-            "MQTT collector connecting to %s:%d for %d topics",
+            "MQTT %s collector connecting to %s:%d%s for %d topics",
+            self._options.protocol,
             self._options.host,
             self._options.port,
+            " over TLS" if self._options.tls else "",
             len(self._bindings),
         )
 

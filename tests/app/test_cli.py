@@ -52,8 +52,9 @@ def test_a_bad_setting_is_named_by_its_environment_variable(
 ) -> None:
     monkeypatch.setenv("SPCMON_MQTT__URL", "tcp://broker")
     assert main(["serve", "--config", str(demo_config_path), "--port", "1"]) == 2
-    assert "SPCMON_MQTT__URL: expected mqtt://host[:port], got 'tcp://broker'" in (
-        capsys.readouterr().err
+    assert (
+        "SPCMON_MQTT__URL: expected mqtt://host[:port] or mqtts://host[:port], got 'tcp://broker'"
+        in (capsys.readouterr().err)
     )
 
 
