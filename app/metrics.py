@@ -8,7 +8,7 @@ the number of series stays bounded whatever a sender pushes.
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -165,6 +165,20 @@ class SpcCollector(Collector):
         queue = GaugeMetricFamily("spcmon_pipeline_queued", "Submissions waiting in the pipeline")
         queue.add_metric([], self._pipeline.queued)
         yield from (cpk, ppk, last, alarms, incidents, violations, queue)
+
+
+class SpoolCollector(Collector):
+    """``spcmon_spooled_rows``: rows waiting on disk for the database (0 without a spool)."""
+
+    def __init__(self, rows: Callable[[], int]) -> None:
+        self._rows = rows
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "spcmon_spooled_rows", "Rows waiting in the disk spool for the database"
+        )
+        gauge.add_metric([], self._rows())
+        yield gauge
 
 
 class AlertCollector(Collector):

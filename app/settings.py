@@ -139,13 +139,15 @@ class DatabaseSettings(BaseModel):
         if urlsplit(url).scheme not in ("postgresql", "postgres"):
             raise ValueError("expected postgresql://user:password@host:port/database")
         try:
-            conninfo_to_dict(url)
+            parts = conninfo_to_dict(url)
         except psycopg.Error:
             # libpq's message can quote the offending part, password included: not echoed
             raise ValueError(
                 "is not a valid PostgreSQL URL (percent-encode special characters in the "
                 "user name and password)"
             ) from None
+        if str(parts.get("password", "")).lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("holds a placeholder password; set the real database password")
         return value
 
     @property
@@ -269,7 +271,11 @@ class Settings(BaseSettings):
     """Everything configurable about one service instance."""
 
     model_config = SettingsConfigDict(
-        env_prefix="SPCMON_", env_nested_delimiter="__", extra="forbid"
+        # an empty variable is unset (compose passes optional values through as "")
+        env_prefix="SPCMON_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        env_ignore_empty=True,
     )
 
     config: Path = Field(

@@ -20,7 +20,13 @@ from app.auth import KeyRing
 from app.early_warning_feed import EarlyWarningFeed
 from app.events import EventBus
 from app.grade_keeper import GradeCollector, GradeKeeper
-from app.metrics import AlertCollector, IngestMetrics, SpcCollector, register_build_info
+from app.metrics import (
+    AlertCollector,
+    IngestMetrics,
+    SpcCollector,
+    SpoolCollector,
+    register_build_info,
+)
 from app.monitor import Monitor
 from app.notifications import Notifications
 from app.settings import Settings
@@ -214,6 +220,7 @@ class Service:
             settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events,
             notifications, warnings,
         )  # fmt: skip
+        registry.register(SpoolCollector(lambda: service.spooled_rows))
         service._build_collectors()
         return service
 

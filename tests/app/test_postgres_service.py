@@ -126,6 +126,7 @@ def test_pushes_are_accepted_through_a_database_outage_and_stored_after_it(
         assert ready.json()["status"] == "degraded"
         assert ready.json()["checks"]["store"] == "spooling"
         assert ready.json()["checks"]["spool"] == "1 rows waiting"
+        assert "spcmon_spooled_rows 1.0" in client.get("/metrics").text
 
         own_server.start()
         deadline = time.monotonic() + 30
