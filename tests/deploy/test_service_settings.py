@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app.settings import Settings
 from tests.deploy.deploy_files import (
@@ -112,4 +113,8 @@ def test_the_systemd_environment_sets_only_valid_settings(
     assert settings.data_dir == Path("/var/lib/spcmon")
     assert settings.http.host == "0.0.0.0"
     for name, value in commented.items():
+        if "PASSWORD@" in value:  # a placeholder to fill: refused until it is
+            with pytest.raises(ValidationError, match="placeholder password"):
+                _settings(monkeypatch, {**active, name: value})
+            value = value.replace("PASSWORD@", "Kq7-line1@")
         _settings(monkeypatch, {**active, name: value})
