@@ -261,10 +261,12 @@ def _export(args: argparse.Namespace) -> int:
 def _opcua_browse(args: argparse.Namespace) -> int:
     import asyncio
 
+    from app.settings import Settings
     from ingest.opcua_browse import BrowseError, browse
 
+    security = Settings().opcua.security()  # SPCMON_OPCUA__SECURITY_POLICY etc., as serve
     try:
-        nodes, cut = asyncio.run(browse(args.url, args.node, args.depth))
+        nodes, cut = asyncio.run(browse(args.url, args.node, args.depth, security=security))
     except BrowseError as exc:
         print(f"browse failed: {exc}", file=sys.stderr)
         return 1

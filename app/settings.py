@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from alerts.incident_policy import IncidentPolicy
 from app.periods import parse_period
+from ingest.opcua import OpcuaSecurity
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "changethis", "secret", "password"}
 
@@ -93,6 +94,23 @@ class OpcuaSettings(BaseModel):
     endpoint: str | None = Field(default=None, description="opc.tcp://host:port/path")
     publishing_interval_ms: int = Field(default=100, ge=10, le=60_000)
     queue_size: int = Field(default=100, ge=1, le=10_000)
+    security_policy: Literal[
+        "None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"
+    ] = Field(default="None", description="None: anonymous and unencrypted")
+    security_mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate: Path | None = Field(
+        default=None, description="the service's application certificate (DER or PEM)"
+    )
+    private_key: Path | None = Field(default=None, description="its private key (PEM)")
+    application_uri: str = Field(
+        default="urn:spcmon:client", description="must be the certificate's SubjectAltName URI"
+    )
+    trust_dir: Path | None = Field(
+        default=None, description="folder of trusted server certificates (the trust list)"
+    )
+    server_certificate: Path | None = Field(default=None, description="pin one server cert")
+    username: str | None = None
+    password: SecretStr | None = None
 
     @field_validator("endpoint")
     @classmethod
@@ -100,6 +118,60 @@ class OpcuaSettings(BaseModel):
         if value is not None and not value.startswith("opc.tcp://"):
             raise ValueError(f"expected opc.tcp://host:port/..., got {value!r}")
         return value
+
+    @field_validator("certificate", "private_key", "server_certificate")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("trust_dir")
+    @classmethod
+    def _folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"no such folder: {value}")
+        return value
+
+    @field_validator("password")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder; set the real OPC UA password")
+        return value
+
+    @model_validator(mode="after")
+    def _secured_with_a_certificate(self) -> OpcuaSettings:
+        if self.security_policy != "None" and (
+            self.certificate is None or self.private_key is None
+        ):
+            raise ValueError(
+                f"SPCMON_OPCUA__SECURITY_POLICY {self.security_policy} needs "
+                "SPCMON_OPCUA__CERTIFICATE and SPCMON_OPCUA__PRIVATE_KEY"
+            )
+        if self.security_policy == "None" and (self.trust_dir or self.server_certificate):
+            raise ValueError(
+                "SPCMON_OPCUA__TRUST_DIR / SERVER_CERTIFICATE need a SPCMON_OPCUA__SECURITY_POLICY"
+            )
+        return self
+
+    def security(self) -> OpcuaSecurity:
+        """The collector's view of these settings."""
+
+        def text(path: Path | None) -> str | None:
+            return str(path) if path is not None else None
+
+        return OpcuaSecurity(
+            policy=self.security_policy,
+            mode=self.security_mode,
+            certificate=text(self.certificate),
+            private_key=text(self.private_key),
+            application_uri=self.application_uri,
+            trust_dir=text(self.trust_dir),
+            server_certificate=text(self.server_certificate),
+            username=self.username,
+            password=self.password.get_secret_value() if self.password else None,
+        )
 
 
 class DatabaseSettings(BaseModel):
@@ -160,7 +232,9 @@ class SpcSettings(BaseModel):
 
     # 100: limits estimated from fewer points make false incidents several times likelier
     # than the textbook says (benchmarks/incident_policy.py, README "Alerts")
-    baseline_size: int = Field(default=100, ge=2, le=1000, description="Phase I points")
+    # 300: the paging CUSUM's false-incident rate is designed for limits this well founded
+    # (README, *Alerts*); fewer points give limits whose errors page much more often
+    baseline_size: int = Field(default=300, ge=2, le=1000, description="Phase I points")
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
 
 

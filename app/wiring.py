@@ -251,7 +251,12 @@ class Service:
         for endpoint, nodes in opcua_bindings(self.plant, opc.endpoint).items():
             self.opcua.append(
                 OpcuaCollector(
-                    endpoint, nodes, self.pipeline, opc.publishing_interval_ms, opc.queue_size
+                    endpoint,
+                    nodes,
+                    self.pipeline,
+                    opc.publishing_interval_ms,
+                    opc.queue_size,
+                    opc.security(),
                 )
             )
 

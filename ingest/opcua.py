@@ -5,6 +5,12 @@ a non-Good status are stored flagged (``quality``) and are not charted. The iden
 reading is (endpoint, node, source timestamp), so the initial values re-sent after a
 reconnect are recognised as already stored. The collector reconnects and re-subscribes
 by itself with backoff.
+
+Security (``OpcuaSecurity``): a security policy (Basic256Sha256 or the newer Aes
+policies) in Sign or SignAndEncrypt mode with the service's application certificate and
+key; the server's certificate is checked against a trust list (a folder of trusted
+certificates) and/or pinned; a user name and password are sent as the identity. Without
+a policy the connection is anonymous and unencrypted (OPC UA SecurityPolicy None).
 """
 
 from __future__ import annotations
@@ -15,12 +21,17 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from asyncua import ua
 from asyncua.client.client import Client
 from asyncua.common.node import Node
+from asyncua.crypto import security_policies
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 
 from ingest.errors import InvalidRecord
 from ingest.model import DeadLetter, Measurement, Quality
@@ -28,6 +39,45 @@ from ingest.pipeline import Pipeline, Submission
 
 _log = logging.getLogger(__name__)
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 5.0)
+
+POLICIES: Final[dict[str, type[security_policies.SecurityPolicy]]] = {
+    "Basic256Sha256": security_policies.SecurityPolicyBasic256Sha256,
+    "Aes128_Sha256_RsaOaep": security_policies.SecurityPolicyAes128Sha256RsaOaep,
+    "Aes256_Sha256_RsaPss": security_policies.SecurityPolicyAes256Sha256RsaPss,
+}
+MODES: Final = {
+    "Sign": ua.MessageSecurityMode.Sign,
+    "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
+}
+
+
+@dataclass(frozen=True)
+class OpcuaSecurity:
+    """How the collector secures its sessions (``policy`` "None": no security at all).
+
+    ``certificate``/``private_key``: the service's application instance certificate (DER
+    or PEM) whose SubjectAltName URI is ``application_uri``; ``trust_dir``: trusted server
+    certificates (the server's must be among them); ``server_certificate``: pin one.
+    """
+
+    policy: str = "None"
+    mode: str = "SignAndEncrypt"
+    certificate: str | None = None
+    private_key: str | None = None
+    application_uri: str = "urn:spcmon:client"
+    trust_dir: str | None = None
+    server_certificate: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy != "None" and self.policy not in POLICIES:
+            raise ValueError(f"policy: expected None or one of {sorted(POLICIES)}, got "
+                             f"{self.policy!r}")  # fmt: skip
+        if self.mode not in MODES:
+            raise ValueError(f"mode: expected one of {sorted(MODES)}, got {self.mode!r}")
+        if self.policy != "None" and (self.certificate is None or self.private_key is None):
+            raise ValueError(f"policy {self.policy} needs the certificate and private_key")
 
 
 def quality_of(status: ua.StatusCode | None) -> Quality:
@@ -66,6 +116,33 @@ def to_submission(
     return Submission(measurements=[measurement])
 
 
+async def secured_client(endpoint: str, security: OpcuaSecurity, timeout_s: float = 4.0) -> Client:
+    """An asyncua client set up with ``security`` (not connected yet)."""
+    client = Client(url=endpoint, timeout=timeout_s)
+    client.application_uri = security.application_uri
+    if security.policy != "None":
+        await client.set_security(
+            POLICIES[security.policy],
+            security.certificate or "",  # both set: OpcuaSecurity.__post_init__
+            security.private_key or "",
+            server_certificate=security.server_certificate,
+            mode=MODES[security.mode],
+        )
+        if security.trust_dir is not None:
+            trust = TrustStore([Path(security.trust_dir)], [])
+            await trust.load()
+            client.certificate_validator = CertificateValidator(
+                CertificateValidatorOptions.TIME_RANGE
+                | CertificateValidatorOptions.TRUSTED
+                | CertificateValidatorOptions.PEER_SERVER,
+                trust,
+            )
+    if security.username is not None:
+        client.set_user(security.username)
+        client.set_password(security.password or "")
+    return client
+
+
 class _Handler:
     def __init__(self, collector: OpcuaCollector) -> None:
         self._collector = collector
@@ -87,8 +164,10 @@ class OpcuaCollector:
         pipeline: Pipeline,
         publishing_interval_ms: int = 100,
         queue_size: int = 100,
+        security: OpcuaSecurity | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._security = security or OpcuaSecurity()
         self._bindings = dict(bindings)  # node id string -> characteristic id
         self._pipeline = pipeline
         self._interval_ms = publishing_interval_ms
@@ -136,7 +215,7 @@ class OpcuaCollector:
                 attempt = 0
 
     async def _session(self) -> None:
-        client = Client(url=self.endpoint, timeout=4)
+        client = await secured_client(self.endpoint, self._security)
         async with client:
             nodes = []
             for node_id in self._bindings:

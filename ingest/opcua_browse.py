@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from asyncua import ua
-from asyncua.client.client import Client
 from asyncua.common.node import Node
 from asyncua.ua.uaerrors import UaError, UaStatusCodeError
+
+from ingest.opcua import OpcuaSecurity, secured_client
 
 OBJECTS_FOLDER = "i=85"
 MAX_NODES = 10_000  # a whole server can hold millions; the listing stops here and says so
@@ -66,11 +67,16 @@ async def _walk(node: Node, depth: int, max_depth: int) -> AsyncIterator[Browsed
 
 
 async def browse(
-    endpoint: str, start: str = OBJECTS_FOLDER, max_depth: int = 4, timeout_s: float = 10.0
+    endpoint: str,
+    start: str = OBJECTS_FOLDER,
+    max_depth: int = 4,
+    timeout_s: float = 10.0,
+    security: OpcuaSecurity | None = None,
 ) -> tuple[list[BrowsedNode], bool]:
     """The nodes below ``start`` (depth first, at most ``max_depth`` levels), and whether
-    the listing was cut at ``MAX_NODES``. Raises ``BrowseError`` naming the problem."""
-    client = Client(endpoint, timeout=timeout_s)
+    the listing was cut at ``MAX_NODES``; ``security`` as the collectors use it (default:
+    none). Raises ``BrowseError`` naming the problem."""
+    client = await secured_client(endpoint, security or OpcuaSecurity(), timeout_s)
     try:
         root = client.get_node(start)
     except Exception as exc:  # asyncua raises several types for a malformed id

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from app.cli import settings_problems
-from app.settings import Settings
+from app.settings import OpcuaSettings, Settings
 
 
 def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +31,29 @@ def test_a_placeholder_database_password_is_refused(monkeypatch: pytest.MonkeyPa
     assert "changeme" not in shown  # the secret is not echoed
     monkeypatch.setenv("SPCMON_DATABASE__URL", "postgresql://spcmon:Kq7-line1@db:5432/spcmon")
     assert Settings().database.url is not None
+
+
+def test_opcua_security_settings_name_what_is_missing(tmp_path: Path) -> None:
+    cert, key = tmp_path / "spcmon.der", tmp_path / "spcmon.pem"
+    cert.write_bytes(b"x")
+    key.write_bytes(b"x")
+    secured = OpcuaSettings(
+        security_policy="Basic256Sha256", certificate=cert, private_key=key, trust_dir=tmp_path,
+        username="spcmon", password="Kq7-line1",
+    )  # fmt: skip
+    security = secured.security()
+    assert (security.policy, security.mode, security.trust_dir) == (
+        "Basic256Sha256", "SignAndEncrypt", str(tmp_path),
+    )  # fmt: skip
+    assert security.password == "Kq7-line1"
+    cases = [
+        ({"security_policy": "Basic256Sha256"}, "needs SPCMON_OPCUA__CERTIFICATE"),
+        ({"trust_dir": tmp_path}, "need a SPCMON_OPCUA__SECURITY_POLICY"),
+        ({"certificate": tmp_path / "nope.der"}, "no such file"),
+        ({"trust_dir": cert}, "no such folder"),
+        ({"password": "changeme"}, "placeholder"),
+        ({"security_policy": "Basic128Rsa15"}, "Basic256Sha256"),
+    ]
+    for fields, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            OpcuaSettings(**fields)
