@@ -28,7 +28,7 @@ class IncidentPolicy:
       more problems re-open and join the process's latest incident instead.
     """
 
-    # the CUSUM alone (k 0.4, h 6 by default): every other kind that may page divides the
+    # the CUSUM alone (k 0.35, h 6.7 by default): every other kind that may page divides the
     # in-control ARL (rule 1 on the MR chart alone takes 375 down to 103); see
     # benchmarks/incident_policy.py
     paging: frozenset[SignalKind] = field(default_factory=lambda: frozenset({("cusum", "cusum")}))

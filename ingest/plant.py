@@ -71,10 +71,11 @@ class EwmaSettings(_Strict):
 
 
 class CusumSettings(_Strict):
-    # k 0.4, h 6: in-control ARL about 480 points with known limits, a 1 sigma shift found
-    # in a median of 9 points (benchmarks/incident_policy.py); the default incidents page on it
-    k: float = Field(default=0.4, ge=0, description="reference value in sigma")
-    h: float = Field(default=6.0, gt=0, description="decision interval in sigma")
+    # k 0.35, h 6.7, designed with the limits a 300-point Phase I gives (spc.cusum_arl,
+    # benchmarks/cusum_design.py): about 390 points per false incident pooled over a plant
+    # (487 with known limits; 268 on a 100-point Phase I); the default incidents page on it
+    k: float = Field(default=0.35, ge=0, description="reference value in sigma")
+    h: float = Field(default=6.7, gt=0, description="decision interval in sigma")
 
 
 _Entry = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -49,7 +49,7 @@ class CharacteristicRecord:
     source_address: str | None
     origin: str = "config"
     ewma: tuple[float, float] | None = (0.2, 3.0)  # (lambda, L), None: off
-    cusum: tuple[float, float] | None = (0.4, 6.0)  # (k, h) in sigma units, None: off
+    cusum: tuple[float, float] | None = (0.35, 6.7)  # (k, h) in sigma units, None: off
 
 
 def characteristic_values(
