@@ -66,6 +66,23 @@ def _forecast_errors(
     return np.array(errors), np.array(covered)
 
 
+def test_a_tool_wearing_fast_against_the_noise_is_forecast_within_25_percent() -> None:
+    """The issue's target, where it is reachable: a capable process (Cp 4, the tolerance
+    ±12 σ) whose tool wears 0.2 σ per part, 30 parts into the wear, 30 parts from USL.
+
+    Measured over seeds 0..199: 90.5 % of the forecasts within ±25 % of the truth, median
+    error 12 %, the 95 % interval holding the truth in 96.5 %. What sets the accuracy is
+    the wear against the noise: the slope's standard error (0.021 σ/part after 30 points)
+    is 10 % of this rate, 21–42 % of the slower ones above.
+    """
+    char = dataclasses.replace(_diameter(), sigma=0.1 / (6 * 4.0))
+    assert _true_parts_to_usl(char, 0.2) == pytest.approx(30.0)
+    errors, covered = _forecast_errors(char, 0.2, SEEDS)
+    assert (errors <= 0.25).mean() >= 0.88
+    assert np.median(errors) <= 0.15
+    assert covered.mean() >= 0.93
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_theil_sen_matches_scipy_with_sens_interval(seed: int) -> None:
     rng = np.random.default_rng(seed)
