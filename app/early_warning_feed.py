@@ -54,7 +54,9 @@ class EarlyWarningFeed:
     ) -> None:
         self._record = record
         self._limits = limits
-        self.listener = listener
+        self.listener = listener  # told each warning (events, the stream)
+        # told the warnings of one evaluation together (notifications group data health)
+        self.batch_listener: Callable[[Sequence[EarlyWarning]], None] | None = None
         self.every_points = every_points
         self.max_wait_s = max_wait_s
         self.max_per_call = max_per_call
@@ -160,3 +162,8 @@ class EarlyWarningFeed:
                     self.listener(w)
                 except Exception:
                     _log.exception("early-warning listener failed on %s", w.characteristic)
+        if warnings and self.batch_listener is not None:
+            try:
+                self.batch_listener(warnings)
+            except Exception:
+                _log.exception("early-warning batch listener failed")

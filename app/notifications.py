@@ -9,7 +9,10 @@ MQTT) format them. Without a notifiers file nothing is sent and nothing is built
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from alerts.early_warnings import EarlyWarning
 from alerts.notify import Dispatcher, Notification
@@ -17,6 +20,10 @@ from ingest.store import AlarmRecord
 from spc.grades import grade as grade_of
 
 _log = logging.getLogger(__name__)
+
+SOURCE_KINDS = frozenset({"quiet_source", "bad_quality"})
+"""Data-health kinds a stopped line or source raises on many characteristics at once:
+notified once per line and kind, not once per characteristic."""
 
 _VERBS = {
     "opened": "opened",
@@ -44,6 +51,28 @@ class Notifications:
         if self.dispatcher is None:
             return
         self._submit(warning_notification(warning, line, process, self._url))
+
+    def warnings(
+        self, found: Sequence[EarlyWarning], locate: Callable[[str], tuple[str, str]]
+    ) -> None:
+        """The warnings of one evaluation: data-health ones of one line and kind (a line or
+        a source gone quiet) as one notification, the others one by one. ``locate`` gives
+        a characteristic's line and qualified process."""
+        if self.dispatcher is None:
+            return
+        grouped: dict[tuple[str, str, bool], list[EarlyWarning]] = defaultdict(list)
+        for w in found:
+            line, process = locate(w.characteristic)
+            if w.kind in SOURCE_KINDS:
+                grouped[(line, w.kind, w.cleared)].append(w)
+            else:
+                self._submit(warning_notification(w, line, process, self._url))
+        for (line, _, _), group in grouped.items():
+            if len(group) == 1:
+                process = locate(group[0].characteristic)[1]
+                self._submit(warning_notification(group[0], line, process, self._url))
+            else:
+                self._submit(source_notification(group, line, self._url))
 
     def grade_change(
         self, level: str, entity: str, old: int | None, new: int | None, at: datetime
@@ -90,7 +119,7 @@ def incident_notification(kind: str, i: AlarmRecord, url: str | None) -> Notific
         process=i.process or None,
         characteristics=i.characteristics,
         incident_id=i.id,
-        url=f"{url}/#/incidents/{i.id}" if url else None,
+        url=f"{url}/#/c/{quote(i.characteristic, safe='')}" if url else None,
         data={"state": i.state, "rule": i.rule, "chart": i.chart, "count": i.count},
     )
 
@@ -108,8 +137,35 @@ def warning_notification(w: EarlyWarning, line: str, process: str, url: str | No
         line=line or None,
         process=process or None,
         characteristics=(w.characteristic,),
-        url=f"{url}/#/characteristics/{w.characteristic}" if url else None,
+        url=f"{url}/#/c/{quote(w.characteristic, safe='')}" if url else None,
         data={"kind": w.kind, "cleared": w.cleared, **dict(w.details)},
+    )
+
+
+def source_notification(group: Sequence[EarlyWarning], line: str, url: str | None) -> Notification:
+    """One notification for the same data-health warning on several characteristics of a
+    line (raised or cleared together: a stopped line, a lost source)."""
+    first = group[0]
+    chars = tuple(sorted(w.characteristic for w in group))
+    what = "cleared" if first.cleared else first.kind.replace("_", " ")
+    severity = (
+        "info"
+        if first.cleared
+        else max((w.severity for w in group), key=("info", "warning", "critical").index)
+    )
+    shown = ", ".join(chars[:10]) + (f" and {len(chars) - 10} more" if len(chars) > 10 else "")
+    at = max(w.at for w in group)
+    return Notification(
+        kind="early_warning",
+        severity=severity,
+        title=f"{line or 'plant'}: {len(chars)} characteristics {what}",
+        text=f"{first.message}\nCharacteristics: {shown}.",
+        at=at,
+        key=f"warnings-{line}-{first.kind}-{at.isoformat()}-{int(first.cleared)}",
+        line=line or None,
+        characteristics=chars,
+        url=f"{url}/#/" if url else None,
+        data={"kind": first.kind, "cleared": first.cleared, "count": len(chars)},
     )
 
 
@@ -133,6 +189,6 @@ def grade_notification(
         at=at,
         key=f"grade-{level}-{entity}-{at.isoformat()}",
         line=entity if level == "line" else None,
-        url=f"{url}/#/grades/{level}/{entity}" if url else None,
+        url=f"{url}/#/" if url else None,
         data={"level": level, "entity": entity, "old": old, "new": new},
     )

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry
 
 from alerts import IncidentManager
-from alerts.early_warnings import EarlyWarning
 from alerts.notify import Dispatcher, load_notifiers
 from app.answer_cache import AnswerCache
 from app.auth import KeyRing
@@ -207,12 +206,8 @@ class Service:
         alarms.on_transition = notifications.incident
         grades.on_change = notifications.grade_change
 
-        def warned(w: EarlyWarning) -> None:
-            monitor.publish_warning(w)
-            line, process = monitor.locate(w.characteristic)
-            notifications.warning(w, line, process)
-
-        warnings = EarlyWarningFeed(monitor.record, monitor.limits, warned)
+        warnings = EarlyWarningFeed(monitor.record, monitor.limits, monitor.publish_warning)
+        warnings.batch_listener = lambda found: notifications.warnings(found, monitor.locate)
         monitor.early_warnings = warnings
         pipeline.on_bad_quality = warnings.submit_bad
         registry.register(AlertCollector(alarms, warnings, notifications))
