@@ -46,12 +46,6 @@ class Notifications:
             return
         self._submit(incident_notification(kind, incident, self._url))
 
-    def warning(self, warning: EarlyWarning, line: str, process: str) -> None:
-        """An early warning was raised (or cleared)."""
-        if self.dispatcher is None:
-            return
-        self._submit(warning_notification(warning, line, process, self._url))
-
     def warnings(
         self, found: Sequence[EarlyWarning], locate: Callable[[str], tuple[str, str]]
     ) -> None:
