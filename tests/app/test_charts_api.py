@@ -103,11 +103,11 @@ def test_a_point_beyond_the_ucl_is_marked_rule_1_on_the_location_chart(
         {"limit_version": 1, "first_index": 25, "last_index": 27},
     ]
     assert [p["index"] for p in body["ewma"]["points"]] == [25, 26, 27]
-    # C+ = max(0, x - (centre + k sigma) + C+) with the default k = 0.4: 0, 3.6 sigma,
-    # 3.2 sigma; H = h sigma = 6 sigma
+    # C+ = max(0, x - (centre + k sigma) + C+) with the default k = 0.35: 0, 3.65 sigma,
+    # 3.3 sigma; H = h sigma = 6.7 sigma
     cusum = body["cusum"]["points"]
-    assert [p["upper"] for p in cusum] == pytest.approx([0.0, 3.6 * sigma, 3.2 * sigma])
-    assert cusum[0]["limit"] == pytest.approx(6 * sigma)
+    assert [p["upper"] for p in cusum] == pytest.approx([0.0, 3.65 * sigma, 3.3 * sigma])
+    assert cusum[0]["limit"] == pytest.approx(6.7 * sigma)
 
 
 def test_nine_points_on_one_side_are_marked_rule_2(client: TestClient) -> None:

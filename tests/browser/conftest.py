@@ -35,7 +35,10 @@ VIEWPORT: ViewportSize = {"width": 1400, "height": 1000}
 REFUSALS = ("status of 401", "status of 403")
 
 
-@pytest.fixture(scope="session")
+# module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, and every later test that starts a loop of its own
+# (asyncio.run, anyio) would fail with "another loop is running"
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
         pytest.skip(
@@ -45,7 +48,7 @@ def playwright() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
     yield browser
