@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from datetime import tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -210,20 +211,29 @@ def _api_client(args: argparse.Namespace) -> httpx.Client:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from app.transfer import TransferError, import_csv, write_rejections
+    from app.transfer import TransferError, import_aqdef, import_csv, is_aqdef, write_rejections
 
     if not args.file.is_file():
         print(f"no such file: {args.file}", file=sys.stderr)
         return 2
     try:
         with _api_client(args) as client:
-            report = import_csv(
-                args.file, client, progress=not args.quiet, historical=not args.live
-            )
+            if is_aqdef(args.file):
+                report = import_aqdef(
+                    args.file, client, progress=not args.quiet, historical=not args.live,
+                    mapping=dict(args.map), map_file=args.map_file, zone=args.tz,
+                    encoding=args.encoding,
+                )  # fmt: skip
+            else:
+                report = import_csv(
+                    args.file, client, progress=not args.quiet, historical=not args.live
+                )
     except TransferError as exc:
         print(f"import stopped: {exc}", file=sys.stderr)
         return 1
     print(f"{report.accepted} measurements accepted, {len(report.rejected)} rejected")
+    for line in report.summary():
+        print(line)
     if report.rejected:
         out = write_rejections(report, args.file)
         print(f"rejected rows (line, reason) written to {out}", file=sys.stderr)
@@ -365,8 +375,8 @@ def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     imp = sub.add_parser(
         "import",
         parents=[api],
-        help="push a CSV file of measurements (characteristic,time,value[,part,lot]) through "
-        "the API; safe to re-run",
+        help="push a CSV file of measurements (characteristic,time,value[,part,lot]) or an "
+        "AQDEF file (.dfq, or .dfd with its .dfx) through the API; safe to re-run",
     )
     imp.add_argument("file", type=Path)
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -375,6 +385,20 @@ def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         action="store_true",
         help="treat the rows as live data: violations raise alarms (default: history)",
     )
+    aqdef = imp.add_argument_group("AQDEF files")
+    aqdef.add_argument(
+        "--map", action="append", default=[], type=_map_option, metavar="K2001=ID",
+        help="send the characteristic with this K2001 number (or K2002 description) to this "
+        "characteristic id (repeatable; default: K2001, then K2002, equal to an id or name)",
+    )  # fmt: skip
+    aqdef.add_argument(
+        "--map-file", type=Path, help="mappings as YAML {K2001: id} or CSV aqdef,characteristic"
+    )
+    aqdef.add_argument(
+        "--tz", type=_zone_option, help="time zone of times without an offset, e.g. "
+        "Europe/Berlin (default: this machine's local time)",
+    )  # fmt: skip
+    aqdef.add_argument("--encoding", help="the file's encoding (default: UTF-8, else cp1252)")
     imp.set_defaults(func=_import)
     exp = sub.add_parser("export", parents=[api], help="write measurements as CSV")
     exp.add_argument("--characteristic", required=True)
@@ -382,6 +406,24 @@ def _transfer_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     exp.add_argument("--end", required=True, help="ISO 8601 with offset (exclusive)")
     exp.add_argument("--output", type=Path, help="file (default: standard output)")
     exp.set_defaults(func=_export)
+
+
+def _map_option(text: str) -> tuple[str, str]:
+    key, sep, target = text.partition("=")
+    if not (sep and key.strip() and target.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r}: give K2001=ID, e.g. D1=line1.turning.diameter")
+    return key.strip(), target.strip()
+
+
+def _zone_option(text: str) -> tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {text!r} (e.g. Europe/Berlin)"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""CSV import and export through a running service's HTTP API (``spcmon import/export``).
+"""CSV and AQDEF import, CSV export, through a running service's HTTP API (``spcmon
+import/export``).
 
 Import goes through the API on purpose: the running service owns the engine state, so
 imported points are validated, stored, de-duplicated and charted exactly like an MES push.
@@ -11,6 +12,10 @@ with an offset, e.g. ``2026-11-02T08:00:00Z``), ``value``; optional ``part``, ``
 row's identity: an export keeps it, so importing an export again stores nothing twice).
 Other columns (such as the ``source`` an export writes) are ignored. Imported rows are
 pushed as history by default: charted, never alarmed.
+
+AQDEF files (``.dfq``, or a ``.dfd`` description beside its ``.dfx`` values) go through the
+same push: ``ingest.aqdef`` reads them, ``app.aqdef_import`` maps their characteristics onto
+the service's and builds the rows (see there for what is decided and why).
 """
 
 from __future__ import annotations
@@ -19,20 +24,24 @@ import csv
 import hashlib
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, TextIO
 
 import httpx
 from tqdm import tqdm
 
+from app import aqdef_import
+
 REQUIRED = ("characteristic", "time", "value")
 OPTIONAL = ("part", "lot", "quality", "ingest_id")
 QUALITIES = ("good", "uncertain", "bad")
 BATCH_ROWS = 5000
 RETRIES = 5
+AQDEF_SUFFIXES = (".dfq", ".dfd", ".dfx")
+Row = dict[str, Any]
 
 
 class TransferError(Exception):
@@ -42,7 +51,18 @@ class TransferError(Exception):
 @dataclass
 class ImportReport:
     accepted: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)  # (CSV line, reason)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
+    unmapped: list[str] = field(default_factory=list)  # AQDEF characteristics left out
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> list[str]:
+        """The lines printed after the counts (none for a plain CSV import)."""
+        return (
+            self.notes
+            + [f"not mapped: {u}" for u in self.unmapped]
+            + [f"warning: {w}" for w in self.warnings]
+        )
 
 
 def _header(reader: csv.DictReader[str], path: Path) -> None:
@@ -85,23 +105,43 @@ def _row(raw: dict[str, str | None]) -> dict[str, Any]:
     return row
 
 
-def _batches(
-    reader: csv.DictReader[str], report: ImportReport
-) -> Iterator[tuple[list[dict[str, Any]], list[int]]]:
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
+def _csv_rows(reader: csv.DictReader[str], report: ImportReport) -> Iterator[tuple[int, Row]]:
     for raw in reader:
-        line = reader.line_num
         try:
-            rows.append(_row(raw))
-            lines.append(line)
+            row = _row(raw)
         except ValueError as exc:
-            report.rejected.append((line, str(exc)))
-        if len(rows) == BATCH_ROWS:
-            yield rows, lines
-            rows, lines = [], []
-    if rows:
-        yield rows, lines
+            report.rejected.append((reader.line_num, str(exc)))
+            continue
+        yield reader.line_num, row
+
+
+def _batches(rows: Iterable[tuple[int, Row]]) -> Iterator[tuple[list[Row], list[int]]]:
+    batch: list[Row] = []
+    lines: list[int] = []
+    for line, row in rows:
+        batch.append(row)
+        lines.append(line)
+        if len(batch) == BATCH_ROWS:
+            yield batch, lines
+            batch, lines = [], []
+    if batch:
+        yield batch, lines
+
+
+def _push(
+    client: httpx.Client,
+    rows: Iterable[tuple[int, Row]],
+    report: ImportReport,
+    key: str,
+    historical: bool,
+    advance: Callable[[int], object],
+) -> None:
+    """Post the rows in batches of ``BATCH_ROWS``; ``advance`` gets each batch's last line."""
+    for number, (batch, lines) in enumerate(_batches(rows)):
+        body = {"idempotency_key": f"{key}:{number}", "historical": historical,
+                "measurements": batch}  # fmt: skip
+        _record(report, _post(client, body), lines)
+        advance(lines[-1])
 
 
 def _post(client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
@@ -145,15 +185,63 @@ def import_csv(
     ):
         reader = csv.DictReader(handle)
         _header(reader, path)
-        for number, (rows, lines) in enumerate(_batches(reader, report)):
-            body = {
-                "idempotency_key": f"import:{digest}:{number}",
-                "historical": historical,
-                "measurements": rows,
-            }
-            _record(report, _post(client, body), lines)
-            bar.update(reader.line_num - 1 - bar.n)
+        rows = _csv_rows(reader, report)
+        _push(client, rows, report, f"import:{digest}", historical,
+              lambda _: bar.update(reader.line_num - 1 - bar.n))  # fmt: skip
     return report
+
+
+def is_aqdef(path: Path) -> bool:
+    """Whether ``spcmon import`` reads the file as AQDEF (by its suffix, any case)."""
+    return path.suffix.lower() in AQDEF_SUFFIXES
+
+
+def import_aqdef(
+    path: Path,
+    client: httpx.Client,
+    progress: bool = True,
+    historical: bool = True,
+    mapping: Mapping[str, str] | None = None,
+    map_file: Path | None = None,
+    zone: tzinfo | None = None,
+    encoding: str | None = None,
+) -> ImportReport:
+    """Push the values of an AQDEF file (``.dfq``, or a ``.dfd``/``.dfx`` pair).
+
+    ``mapping`` (K2001 or K2002 -> characteristic id) wins over ``map_file``, which wins over
+    matching ids and names; ``zone`` reads times written without an offset (None: local).
+    """
+    try:
+        parsed, digest, values_name = aqdef_import.read(path, encoding)
+        explicit = aqdef_import.explicit_mapping(mapping, map_file)
+    except aqdef_import.AqdefImportError as exc:
+        raise TransferError(str(exc)) from exc
+    service = _service_characteristics(client)
+    plan = aqdef_import.plan(parsed, service, explicit)
+    found = aqdef_import.describe(parsed, plan, service is not None, values_name, zone)
+    report = ImportReport(rejected=found.rejected, unmapped=found.unmapped,
+                          warnings=found.warnings, notes=found.notes)  # fmt: skip
+    rows = aqdef_import.push_rows(parsed, plan, zone, digest, report.rejected)
+    last = max((v.line for v in parsed.values), default=0)
+    with tqdm(total=last, unit="lines", disable=not progress) as bar:
+        _push(client, rows, report, f"aqdef:{digest}", historical,
+              lambda line: bar.update(line - bar.n))  # fmt: skip
+    return report
+
+
+def _service_characteristics(client: httpx.Client) -> list[dict[str, Any]] | None:
+    """The service's characteristics; None when the key may not read them (ingest only)."""
+    try:
+        response = client.get("/api/v1/characteristics")
+    except httpx.TransportError as exc:
+        raise TransferError(f"cannot reach the service: {exc}") from exc
+    if response.status_code == 403:
+        return None
+    if response.status_code != 200:
+        raise TransferError(
+            f"cannot list the characteristics ({response.status_code}): {_problem(response)}"
+        )
+    return list(response.json())
 
 
 def _record(report: ImportReport, response: httpx.Response, lines: list[int]) -> None:
