@@ -87,6 +87,66 @@ def check_tls(tls: MqttTls) -> None:
             raise MqttConfigError(f"MQTT TLS {what}: {exc}") from exc
 
 
+def new_client(options: MqttOptions, *, persistent: bool) -> mqtt.Client:
+    """A paho client as configured: protocol, login, TLS, manual acks, reconnect backoff.
+
+    ``persistent``: the broker keeps the session (subscriptions, unacknowledged QoS 1
+    messages) while we are away; otherwise each connection starts clean. Raises
+    ``MqttConfigError`` for an unknown protocol or TLS files that cannot be loaded.
+    """
+    if options.protocol not in PROTOCOLS:
+        raise MqttConfigError(f"protocol: expected one of {sorted(PROTOCOLS)}, got "
+                              f"{options.protocol!r}")  # fmt: skip
+    v5 = options.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=options.client_id,
+        clean_session=None if v5 else not persistent,  # MQTT 5: clean_start on connect
+        protocol=PROTOCOLS[options.protocol],
+        manual_ack=True,
+    )
+    if options.username:
+        client.username_pw_set(options.username, options.password)
+    if options.tls is not None:
+        _set_tls(client, options.tls)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def connect_in_background(client: mqtt.Client, options: MqttOptions, *, persistent: bool) -> None:
+    """Connect and start paho's network thread; paho reconnects by itself with backoff.
+
+    MQTT 5 keeps a persistent session with clean start off and a session expiry of
+    ``SESSION_EXPIRY_S``; a clean one with clean start on and no expiry.
+    """
+    if options.protocol == "5":
+        expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        expiry.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
+        client.connect_async(
+            options.host,
+            options.port,
+            options.keepalive_s,
+            clean_start=not persistent,
+            properties=expiry,
+        )
+    else:
+        client.connect_async(options.host, options.port, options.keepalive_s)
+    client.loop_start()
+
+
+def _set_tls(client: mqtt.Client, tls: MqttTls) -> None:
+    try:
+        client.tls_set(
+            ca_certs=tls.ca_file,
+            certfile=tls.cert_file,
+            keyfile=tls.key_file,
+            tls_version=ssl.PROTOCOL_TLS_CLIENT,  # TLS 1.2+, host name checked
+        )
+    except (OSError, ssl.SSLError) as exc:
+        names = "ca_file" if tls.cert_file is None else "ca_file, cert_file or key_file"
+        raise MqttConfigError(f"MQTT TLS: cannot load {names}: {exc}") from exc
+
+
 def _dead_letter(topic: str, payload: bytes, error: PayloadError, now: datetime) -> DeadLetter:
     return DeadLetter(
         received_at=now,
@@ -107,22 +167,7 @@ class MqttCollector:
         self._pipeline = pipeline
         self.connected = False
         self.messages_received = 0
-        if options.protocol not in PROTOCOLS:
-            raise MqttConfigError(f"protocol: expected one of {sorted(PROTOCOLS)}, got "
-                                  f"{options.protocol!r}")  # fmt: skip
-        self._v5 = options.protocol == "5"
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=options.client_id,
-            clean_session=None if self._v5 else False,  # MQTT 5: clean_start on connect
-            protocol=PROTOCOLS[options.protocol],
-            manual_ack=True,
-        )
-        if options.username:
-            self._client.username_pw_set(options.username, options.password)
-        if options.tls is not None:
-            self._set_tls(options.tls)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client = new_client(options, persistent=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -131,35 +176,9 @@ class MqttCollector:
     def topics(self) -> list[str]:
         return sorted(self._bindings)
 
-    def _set_tls(self, tls: MqttTls) -> None:
-        try:
-            self._client.tls_set(
-                ca_certs=tls.ca_file,
-                certfile=tls.cert_file,
-                keyfile=tls.key_file,
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,  # TLS 1.2+, host name checked
-            )
-        except (OSError, ssl.SSLError) as exc:
-            names = "ca_file" if tls.cert_file is None else "ca_file, cert_file or key_file"
-            raise MqttConfigError(f"MQTT TLS: cannot load {names}: {exc}") from exc
-
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself with backoff."""
-        if self._v5:
-            expiry = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            expiry.SessionExpiryInterval = SESSION_EXPIRY_S
-            self._client.connect_async(
-                self._options.host,
-                self._options.port,
-                self._options.keepalive_s,
-                clean_start=False,
-                properties=expiry,
-            )
-        else:
-            self._client.connect_async(
-                self._options.host, self._options.port, self._options.keepalive_s
-            )
-        self._client.loop_start()
+        connect_in_background(self._client, self._options, persistent=True)
         _log.info(
             "MQTT %s collector connecting to %s:%d%s for %d topics",
             self._options.protocol,

@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -50,14 +51,31 @@ class MqttSource(_Strict):
         return self
 
 
+class SparkplugSource(_Strict):
+    """A metric of a Sparkplug B edge node (``device`` unset) or of one of its devices."""
+
+    group: str = Field(min_length=1, description="Sparkplug group id")
+    node: str = Field(min_length=1, description="edge node id")
+    device: str | None = Field(default=None, min_length=1, description="unset: a node metric")
+    metric: str = Field(min_length=1, description="metric name as in the birth, e.g. gap_mm")
+
+    @field_validator("group", "node", "device")
+    @classmethod
+    def _one_topic_level(cls, value: str | None) -> str | None:
+        if value is not None and any(c in value for c in "+/#"):
+            raise ValueError(f"a Sparkplug id is one topic level, without + / #: {value!r}")
+        return value
+
+
 class Source(_Strict):
     opcua: OpcuaSource | None = None
     mqtt: MqttSource | None = None
+    sparkplug: SparkplugSource | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Source:
-        if (self.opcua is None) == (self.mqtt is None):
-            raise ValueError("give exactly one of 'opcua' or 'mqtt'")
+        if sum(kind is not None for kind in (self.opcua, self.mqtt, self.sparkplug)) != 1:
+            raise ValueError("give exactly one of 'opcua' or 'mqtt' or 'sparkplug'")
         return self
 
 

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROJECT = {"app", "ingest", "spc", "alerts", "simulators"}
 THIRD_PARTY_ALLOWED = {
     "spc": {"numpy", "numba", "scipy"},
-    "ingest": {"spc", "asyncua", "paho", "psycopg", "psycopg_pool", "yaml", "pydantic"},
+    "ingest": {"spc", "asyncua", "paho", "psycopg", "psycopg_pool", "yaml", "pydantic", "google"},
     "alerts": {"spc", "ingest", "httpx", "paho", "pydantic", "yaml", "numpy"},
     "simulators": {"asyncua", "paho", "httpx", "numpy", "yaml", "google"},  # google: protobuf
 }
