@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app.api.routes import (
     alarms,
+    attribute_charts,
     characteristics,
     charts,
     dashboard,
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     routers = (
         health, characteristics, charts, limits, measurements, hierarchy, alarms, warnings,
-        grades,
+        grades, attribute_charts,
     )  # fmt: skip
     for module in (*routers, stream, metrics, dashboard):
         app.include_router(module.router)

@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from alerts import IncidentManager
+from app.attribute_monitor import AttributeMonitor
 from app.early_warning_feed import EarlyWarningFeed
 from app.monitor import Monitor
 from app.notifications import Notifications
@@ -211,3 +212,25 @@ class AlertCollector(Collector):
             sent.add_metric([name, "failed"], stats.failed)
             sent.add_metric([name, "dead_lettered"], stats.dead_lettered)
         yield sent
+
+
+class AttributeCollector(Collector):
+    """``spcmon_attribute_p{line, process}``: the last subgroup's p of each process's p chart.
+
+    Processes are those the service accepts verdicts for (the configuration's), so the
+    series stay bounded.
+    """
+
+    def __init__(self, attributes: AttributeMonitor) -> None:
+        self._attributes = attributes
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "spcmon_attribute_p",
+            "Fraction nonconforming of the last p-chart subgroup of first-pass inspections",
+            labels=["line", "process"],
+        )
+        for process, p in sorted(self._attributes.last_p().items()):
+            line, _, short = process.partition(".")
+            gauge.add_metric([line, short], p)
+        yield gauge

@@ -236,6 +236,13 @@ class SpcSettings(BaseModel):
     # (README, *Alerts*); fewer points give limits whose errors page much more often
     baseline_size: int = Field(default=300, ge=2, le=1000, description="Phase I points")
     window: int = Field(default=100, ge=2, le=100_000, description="rolling capability points")
+    # attribute (p) charts of the first-pass inspection verdicts, per process
+    attribute_subgroup_size: int = Field(
+        default=50, ge=1, le=100_000, description="first-pass inspections per p-chart subgroup"
+    )
+    attribute_baseline_subgroups: int = Field(
+        default=25, ge=2, le=1000, description="p-chart Phase I subgroups"
+    )
 
 
 class AlertSettings(BaseModel):

@@ -15,12 +15,14 @@ from prometheus_client import CollectorRegistry
 from alerts import IncidentManager
 from alerts.notify import Dispatcher, load_notifiers
 from app.answer_cache import AnswerCache
+from app.attribute_monitor import AttributeMonitor
 from app.auth import KeyRing
 from app.early_warning_feed import EarlyWarningFeed
 from app.events import EventBus
 from app.grade_keeper import GradeCollector, GradeKeeper
 from app.metrics import (
     AlertCollector,
+    AttributeCollector,
     IngestMetrics,
     SpcCollector,
     SpoolCollector,
@@ -167,6 +169,7 @@ class Service:
     events: EventBus = field(default_factory=EventBus)
     notifications: Notifications = field(default_factory=lambda: Notifications(None))
     warnings: EarlyWarningFeed | None = None
+    attributes: AttributeMonitor | None = None  # p charts of the inspection verdicts
     mqtt: MqttCollector | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # API edits, one at a time
@@ -216,6 +219,12 @@ class Service:
             notifications, warnings,
         )  # fmt: skip
         registry.register(SpoolCollector(lambda: service.spooled_rows))
+        service.attributes = AttributeMonitor(
+            store, events, settings.spc.attribute_subgroup_size,
+            settings.spc.attribute_baseline_subgroups,
+        )  # fmt: skip
+        pipeline.on_verdicts = service.attributes.observe
+        registry.register(AttributeCollector(service.attributes))
         service._build_collectors()
         return service
 
@@ -265,6 +274,8 @@ class Service:
         await asyncio.to_thread(self.monitor.engine.warm_up)
         await self.alarms.load()
         await self.monitor.restore()
+        if self.attributes is not None:
+            await self.attributes.restore(self.monitor.process_ids())
         self._pipeline_task = asyncio.create_task(self.pipeline.run(), name="pipeline")
         self._grades_task = asyncio.create_task(self.grades.run(), name="grades")
         self._escalation_task = asyncio.create_task(self._escalate(), name="escalation")

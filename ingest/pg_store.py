@@ -97,6 +97,12 @@ class PgOptions:
 # restart replay: look back this far first, widening until the tail is exact
 _TAIL_HORIZONS = (timedelta(days=1), timedelta(days=7), timedelta(days=60), None)
 _BEGINNING = datetime.min.replace(tzinfo=UTC)
+_VERDICTS: LiteralString = (
+    "SELECT time, process, part, ok, first_pass, ingest_id, source, defects FROM verdicts "
+    "WHERE process = %s AND time >= %s AND time < %s AND (first_pass OR %s) "
+)
+_VERDICTS_EARLIEST: LiteralString = _VERDICTS + "ORDER BY time, ingest_id LIMIT %s"
+_VERDICTS_NEWEST: LiteralString = _VERDICTS + "ORDER BY time DESC, ingest_id DESC LIMIT %s"
 
 
 class PostgresStore:
@@ -392,6 +398,26 @@ class PostgresStore:
 
     async def count_verdicts(self) -> int:
         return int(await self._scalar("SELECT count(*) FROM verdicts"))
+
+    async def verdicts(
+        self,
+        process: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        newest: bool = False,
+        first_pass_only: bool = False,
+    ) -> list[InspectionVerdict]:
+        if limit <= 0:
+            raise StoreError(f"limit: must be positive, got {limit}")
+        rows = await self._rows(
+            _VERDICTS_NEWEST if newest else _VERDICTS_EARLIEST,
+            (process, start, end, not first_pass_only, limit),
+        )
+        found = [
+            InspectionVerdict(r[0], r[1], r[2], r[3], r[4], r[5], r[6], tuple(r[7])) for r in rows
+        ]
+        return found[::-1] if newest else found
 
     async def history(
         self,

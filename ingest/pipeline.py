@@ -13,7 +13,15 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Container,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -125,6 +133,11 @@ class Pipeline:
         # told the live bad-quality values stored per characteristic (data health)
         self.on_bad_quality: Callable[[Mapping[str, int]], None] | None = None
         """True while the store refuses writes (reported by /healthz)."""
+        # told the verdicts of each flush that stored new ones, historical then live
+        # (attribute charts); awaited before the senders hear that evaluation is done
+        self.on_verdicts: Callable[[Sequence[InspectionVerdict], bool], Awaitable[None]] | None = (
+            None
+        )
 
     @property
     def queued(self) -> int:
@@ -214,6 +227,8 @@ class Pipeline:
         result = await self._store_with_retry([m for m, _ in kept], verdicts, costs, dead)
         _notify(sub.on_stored for sub in group)
         await self._evaluate(result.measurements, kept)
+        if result.verdicts:  # none new (a resend): nothing to chart
+            await self._tell_verdicts(group)
         _notify(sub.on_evaluated for sub in group)
         if self._observer is not None:
             self._observer.flushed(result, asyncio.get_running_loop().time() - started)
@@ -264,6 +279,19 @@ class Pipeline:
                 self.on_bad_quality(counts)
             except Exception:  # data health is advice: ingest goes on
                 _log.exception("bad-quality hook failed")
+
+    async def _tell_verdicts(self, group: list[Submission]) -> None:
+        hook = self.on_verdicts
+        if hook is None:
+            return
+        for live in (False, True):
+            part = [v for sub in group if sub.live is live for v in sub.verdicts]
+            if not part:
+                continue
+            try:
+                await hook(part, live)
+            except Exception:  # charting is downstream of storing: ingest goes on
+                _log.exception("the verdict hook failed on %d verdicts", len(part))
 
     async def _evaluate(
         self, fresh: list[Measurement], kept: list[tuple[Measurement, bool]]

@@ -285,6 +285,35 @@ class SqliteStore:
             lambda conn: int(conn.execute("SELECT count(*) FROM verdicts").fetchone()[0])
         )
 
+    async def verdicts(
+        self,
+        process: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        newest: bool = False,
+        first_pass_only: bool = False,
+    ) -> list[InspectionVerdict]:
+        if limit <= 0:
+            raise StoreError(f"limit: must be positive, got {limit}")
+        order = "DESC" if newest else "ASC"
+        sql = (
+            "SELECT time_us, process, part, ok, first_pass, ingest_id, source, defects "
+            "FROM verdicts WHERE process = ? AND time_us >= ? AND time_us < ? "
+            + ("AND first_pass = 1 " if first_pass_only else "")
+            + f"ORDER BY time_us {order}, ingest_id {order} LIMIT ?"
+        )
+        params = (process, to_us(start), to_us(end), limit)
+        rows = await self._run(lambda conn: conn.execute(sql, params).fetchall())
+        found = [
+            InspectionVerdict(
+                from_us(r[0]), r[1], r[2], bool(r[3]), bool(r[4]), r[5], r[6],
+                tuple(json.loads(r[7])),
+            )
+            for r in rows
+        ]  # fmt: skip
+        return found[::-1] if newest else found
+
     async def history(
         self,
         characteristic: str,

@@ -374,6 +374,20 @@ class MeasurementStore(Protocol):
         ...
 
     async def count_verdicts(self) -> int: ...
+    async def verdicts(
+        self,
+        process: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        newest: bool = False,
+        first_pass_only: bool = False,
+    ) -> list[InspectionVerdict]:
+        """A process's verdicts in ``[start, end)`` in (time, ingest_id) order, at most
+        ``limit``: the earliest ones, or with ``newest`` the latest ones (still returned
+        oldest first); ``first_pass_only`` keeps first submissions only."""
+        ...
+
     async def history(
         self,
         characteristic: str,

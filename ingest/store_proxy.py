@@ -76,6 +76,17 @@ class StoreProxy:
     async def count_verdicts(self) -> int:
         return await self.inner.count_verdicts()
 
+    async def verdicts(
+        self,
+        process: str,
+        start: datetime,
+        end: datetime,
+        limit: int = 1000,
+        newest: bool = False,
+        first_pass_only: bool = False,
+    ) -> list[InspectionVerdict]:
+        return await self.inner.verdicts(process, start, end, limit, newest, first_pass_only)
+
     async def history(
         self,
         characteristic: str,

@@ -241,6 +241,67 @@ async def test_a_failing_evaluator_does_not_stop_the_pipeline(
     assert "SPC evaluation of 1 measurements failed" in caplog.text
 
 
+class RecordingVerdictHook:
+    """The pipeline's ``on_verdicts`` hook, recording (ingest ids, live) per call."""
+
+    def __init__(self, fail_first: bool = False) -> None:
+        self.calls: list[tuple[list[str], bool]] = []
+        self.fail_first = fail_first
+
+    async def __call__(self, verdicts: Sequence[InspectionVerdict], live: bool) -> None:
+        self.calls.append(([v.ingest_id for v in verdicts], live))
+        if self.fail_first and len(self.calls) == 1:
+            raise ValueError("bug in the attribute chart")
+
+
+async def test_stored_verdicts_are_told_historical_first_before_the_sender_hears(
+    sqlite_store: SqliteStore,
+) -> None:
+    pipeline = _pipeline(sqlite_store, RecordingEvaluator())
+    hook = RecordingVerdictHook()
+    pipeline.on_verdicts = hook
+    # queued before the pipeline runs: one flush takes both
+    await pipeline.submit(Submission(verdicts=[verdict(2)]))
+    await pipeline.submit(Submission(verdicts=[verdict(0), verdict(1)], live=False))
+
+    async with running(pipeline):
+        await pipeline.drain()
+        assert hook.calls == [(["v-0", "v-1"], False), (["v-2"], True)]
+        await pipeline.submit_and_wait(Submission(verdicts=[verdict(3)]))
+        assert hook.calls[-1] == (["v-3"], True)  # told before submit_and_wait returned
+
+
+async def test_a_resent_batch_of_verdicts_stores_nothing_and_is_not_told(
+    sqlite_store: SqliteStore,
+) -> None:
+    pipeline = _pipeline(sqlite_store, RecordingEvaluator())
+    hook = RecordingVerdictHook()
+    pipeline.on_verdicts = hook
+
+    async with running(pipeline):
+        await pipeline.submit_and_wait(Submission(verdicts=[verdict(0), verdict(1)]))
+        await pipeline.submit_and_wait(Submission(verdicts=[verdict(0), verdict(1)]))
+
+    assert hook.calls == [(["v-0", "v-1"], True)]
+
+
+async def test_a_failing_verdict_hook_does_not_stop_the_pipeline(
+    sqlite_store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    pipeline = _pipeline(sqlite_store, RecordingEvaluator())
+    hook = RecordingVerdictHook(fail_first=True)
+    pipeline.on_verdicts = hook
+
+    async with running(pipeline):
+        with anyio.fail_after(5):
+            await pipeline.submit_and_wait(Submission(verdicts=[verdict(0)]))
+            await pipeline.submit_and_wait(Submission(verdicts=[verdict(1)]))
+
+    assert [ids for ids, _ in hook.calls] == [["v-0"], ["v-1"]]
+    assert await sqlite_store.count_verdicts() == 2
+    assert "the verdict hook failed on 1 verdicts" in caplog.text
+
+
 class FlakyStore(SqliteStore):
     """The real SQLite store, refusing the first ``failures`` calls of one method."""
 

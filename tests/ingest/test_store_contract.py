@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from ingest.errors import StoreError
-from ingest.model import CostCategory, DeadLetter, Measurement, Quality
+from ingest.model import CostCategory, DeadLetter, InspectionVerdict, Measurement, Quality
 from ingest.pg_store import PgOptions, PostgresStore
 from ingest.sqlite_store import SqliteStore
 from ingest.store import (
@@ -571,6 +571,51 @@ async def test_first_pass_counts_use_first_submissions_in_the_period(store: Stor
 
     assert got == [FirstPassCount("line1.turning", 1, 1), FirstPassCount("line2.vision", 2, 1)]
     assert await store.first_pass_counts(T0 - timedelta(days=1), T0) == []
+
+
+async def test_verdicts_of_a_process_are_read_in_time_order_earliest_or_newest(
+    store: Store,
+) -> None:
+    gap = verdict(0, ok=False, defects=("gap", "burr"))
+    await store.add_verdicts(
+        [
+            verdict(2),
+            gap,
+            verdict(1, first_pass=False),  # a re-inspection
+            verdict(3, process="line1.turning"),  # another process
+            verdict(4, ingest_id="v-4b"),  # same time as v-4: the ingest_id breaks the tie
+            verdict(4),
+            verdict(3600),  # outside the period
+        ]
+    )
+    period = (T0, T0 + timedelta(minutes=10))
+
+    def ids(found: list[InspectionVerdict]) -> list[str]:
+        return [v.ingest_id for v in found]
+
+    every = await store.verdicts("line2.vision", *period)
+    assert ids(every) == ["v-0", "v-1", "v-2", "v-4", "v-4b"]
+    assert every[0] == gap  # every field round-trips, times to the microsecond
+    assert every[1].first_pass is False
+    assert ids(await store.verdicts("line2.vision", *period, limit=2, first_pass_only=True)) == [
+        "v-0",
+        "v-2",
+    ]
+    newest = await store.verdicts("line2.vision", *period, limit=3, newest=True)
+    assert ids(newest) == ["v-2", "v-4", "v-4b"]  # the latest three, oldest first
+    newest_first_pass = await store.verdicts(
+        "line2.vision", *period, limit=4, newest=True, first_pass_only=True
+    )
+    assert ids(newest_first_pass) == ["v-0", "v-2", "v-4", "v-4b"]
+    assert await store.verdicts("line9.none", *period) == []
+    all_time = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+    assert ids(await store.verdicts("line2.vision", *all_time, limit=1, newest=True)) == ["v-3600"]
+    assert await store.first_pass_counts(*all_time) == [
+        FirstPassCount("line1.turning", 1, 1),
+        FirstPassCount("line2.vision", 5, 4),
+    ]
+    with pytest.raises(StoreError, match="limit"):
+        await store.verdicts("line2.vision", *period, limit=0)
 
 
 async def test_cost_totals_sum_per_scope_category_and_currency(store: Store) -> None:
