@@ -110,6 +110,19 @@ class EarlyWarningFeed:
                 out += self._evaluator.observe(char, p.times, p.values, p.bad)
         return out
 
+    def sources_offline(
+        self, characteristics: Sequence[str], at: datetime, reason: str
+    ) -> list[EarlyWarning]:
+        """Sources known to be gone (a Sparkplug NDEATH or DDEATH): a quiet-source warning
+        each at once, cleared by their next value; returned, not yet told."""
+        with self._lock:
+            return [
+                w
+                for char in characteristics
+                if self._record(char) is not None
+                for w in self._evaluator.source_offline(char, at, reason)
+            ]
+
     def check_quiet(self, now: datetime) -> list[EarlyWarning]:
         """The sources silent for too long at ``now`` (call periodically); not yet told."""
         with self._lock:

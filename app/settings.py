@@ -88,6 +88,35 @@ class MqttSettings(BaseModel):
         return parts.hostname or "127.0.0.1", parts.port or (8883 if self.tls else 1883)
 
 
+class SparkplugSettings(BaseModel):
+    """The Sparkplug B host application, on the broker of SPCMON_MQTT__URL."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
+
+    host_id: str = Field(
+        default="spcmon",
+        min_length=1,
+        max_length=128,
+        description="host application id: its STATE is spBv1.0/STATE/<host_id>; unique on "
+        "the broker",
+    )
+    client_id: str | None = Field(
+        default=None,
+        description="MQTT client id of the host (unset: SPCMON_MQTT__CLIENT_ID + '-sparkplug')",
+    )
+    reorder_timeout_s: float = Field(
+        default=2.0, gt=0, le=60, description="a gap in an edge node's seq: wait this long, "
+        "then ask the node for a rebirth"
+    )  # fmt: skip
+
+    @field_validator("host_id")
+    @classmethod
+    def _one_topic_level(cls, value: str) -> str:
+        if any(c in value for c in "+/#"):
+            raise ValueError(f"is one MQTT topic level, without + / #: {value!r}")
+        return value
+
+
 class OpcuaSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt variable is an error
 
@@ -369,6 +398,7 @@ class Settings(BaseSettings):
     )
     database: DatabaseSettings = DatabaseSettings()
     mqtt: MqttSettings = MqttSettings()
+    sparkplug: SparkplugSettings = SparkplugSettings()
     opcua: OpcuaSettings = OpcuaSettings()
     spc: SpcSettings = SpcSettings()
     grades: GradeSettings = GradeSettings()

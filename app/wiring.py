@@ -44,6 +44,7 @@ from ingest.mqtt import MqttCollector, MqttOptions, MqttTls
 from ingest.mqtt_payload import TopicBinding
 from ingest.opcua import OpcuaCollector
 from ingest.plant import CharacteristicConfig
+from ingest.sparkplug_host import SparkplugHost, SparkplugHostOptions, sparkplug_bindings
 from ingest.spool import SpooledStore
 from spc import Engine
 
@@ -81,6 +82,10 @@ def characteristic_record(
         kind, address = "opcua", c.source.opcua.node_id
     elif c.source and c.source.mqtt:
         kind, address = "mqtt", f"{c.source.mqtt.topic}#{c.source.mqtt.field}"
+    elif c.source and c.source.sparkplug:
+        s = c.source.sparkplug
+        device = f"/{s.device}" if s.device else ""
+        kind, address = "sparkplug", f"{s.group}/{s.node}{device}#{s.metric}"
     return CharacteristicRecord(
         id=c.id,
         name=c.name or c.id,
@@ -171,6 +176,7 @@ class Service:
     warnings: EarlyWarningFeed | None = None
     attributes: AttributeMonitor | None = None  # p charts of the inspection verdicts
     mqtt: MqttCollector | None = None
+    sparkplug: SparkplugHost | None = None
     opcua: list[OpcuaCollector] = field(default_factory=list)
     edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # API edits, one at a time
     status_answers: AnswerCache = field(default_factory=AnswerCache)
@@ -228,29 +234,34 @@ class Service:
         service._build_collectors()
         return service
 
+    def _mqtt_options(self, client_id: str) -> MqttOptions:
+        mq = self.settings.mqtt
+        host, port = mq.host_port
+        tls = None
+        if mq.tls:
+            tls = MqttTls(*(str(f) if f else None for f in (mq.ca_file, mq.cert_file, mq.key_file)))
+        password = mq.password.get_secret_value() if mq.password else None
+        return MqttOptions(
+            host, port, client_id, mq.username, password, protocol=mq.protocol, tls=tls
+        )
+
     def _build_collectors(self) -> None:
         bindings = mqtt_bindings(self.plant)
         if self.settings.mqtt.url and bindings:
-            host, port = self.settings.mqtt.host_port
-            password = self.settings.mqtt.password
-            mq = self.settings.mqtt
-            tls = None
-            if mq.tls:
-                tls = MqttTls(
-                    *(str(f) if f else None for f in (mq.ca_file, mq.cert_file, mq.key_file))
-                )
-            options = MqttOptions(
-                host,
-                port,
-                mq.client_id,
-                mq.username,
-                password.get_secret_value() if password else None,
-                protocol=mq.protocol,
-                tls=tls,
-            )
+            options = self._mqtt_options(self.settings.mqtt.client_id)
             self.mqtt = MqttCollector(options, bindings, self.pipeline)
         elif bindings:
             _log.warning("MQTT sources configured but SPCMON_MQTT__URL is not set")
+        metrics = sparkplug_bindings(self.plant)
+        if self.settings.mqtt.url and metrics:
+            sp = self.settings.sparkplug
+            client_id = sp.client_id or f"{self.settings.mqtt.client_id}-sparkplug"
+            host_options = SparkplugHostOptions(sp.host_id, sp.reorder_timeout_s)
+            self.sparkplug = SparkplugHost(
+                self._mqtt_options(client_id), host_options, metrics, self.pipeline
+            )
+        elif metrics:
+            _log.warning("Sparkplug sources configured but SPCMON_MQTT__URL is not set")
         opc = self.settings.opcua
         for endpoint, nodes in opcua_bindings(self.plant, opc.endpoint).items():
             self.opcua.append(
@@ -288,6 +299,14 @@ class Service:
         await asyncio.sleep(0)  # let the pipeline bind its loop before collectors submit
         if self.mqtt is not None:
             self.mqtt.start()
+        if self.sparkplug is not None:
+            loop = asyncio.get_running_loop()
+
+            def died(characteristics: list[str]) -> None:  # on paho's or a timer's thread
+                loop.call_soon_threadsafe(self._sources_offline, characteristics)
+
+            self.sparkplug.on_death = died
+            self.sparkplug.start()
         for collector in self.opcua:
             collector.start()
         # the start-up objects (engine state, numba, config) live as long as the service:
@@ -298,6 +317,8 @@ class Service:
         """Stop intake, flush what was accepted (its PUBACKs go out), then disconnect."""
         if self.mqtt is not None:
             self.mqtt.pause()
+        if self.sparkplug is not None:
+            self.sparkplug.pause()
         for collector in self.opcua:
             await collector.stop()
         if not await self.pipeline.drain(timeout_s=SHUTDOWN_DRAIN_S):
@@ -306,6 +327,8 @@ class Service:
                          SHUTDOWN_DRAIN_S)  # fmt: skip
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
+        if self.sparkplug is not None:
+            await asyncio.to_thread(self.sparkplug.stop)
         tasks = (self._quiet_task, self._escalation_task, self._grades_task, self._pipeline_task,
                  self._ledger_task)  # fmt: skip
         for task in tasks:
@@ -324,6 +347,13 @@ class Service:
         if self.notifications.dispatcher is not None:
             await self.notifications.dispatcher.aclose(timeout_s=5.0)
         await self.store.close()
+
+    def _sources_offline(self, characteristics: list[str]) -> None:
+        """Sparkplug deaths (on the event loop): quiet-source warnings at once."""
+        if self.warnings is not None:
+            reason = "Sparkplug edge node or device offline (NDEATH/DDEATH, or broker lost)"
+            found = self.warnings.sources_offline(characteristics, datetime.now(UTC), reason)
+            self.warnings.tell(found)
 
     async def _early_warnings(self) -> None:
         """Evaluate the waiting live values every second, the quiet sources every 5 s."""

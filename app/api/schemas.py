@@ -36,7 +36,9 @@ class CharacteristicPublic(BaseModel):
     chart: str
     subgroup_size: int
     rules: list[str]
-    source_kind: str | None = Field(description="opcua, mqtt, or null for HTTP push only")
+    source_kind: str | None = Field(
+        description="opcua, mqtt, sparkplug, or null for HTTP push only"
+    )
     source_address: str | None
     origin: str = Field(description="config (from the plant file) or api")
 

@@ -57,3 +57,11 @@ def test_opcua_security_settings_name_what_is_missing(tmp_path: Path) -> None:
     for fields, message in cases:
         with pytest.raises(ValidationError, match=message):
             OpcuaSettings(**fields)
+
+
+def test_the_sparkplug_host_id_is_one_topic_level(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPCMON_SPARKPLUG__HOST_ID", "plant/spcmon")
+    with pytest.raises(ValidationError, match="one MQTT topic level"):
+        Settings()
+    monkeypatch.setenv("SPCMON_SPARKPLUG__HOST_ID", "spcmon-plant1")
+    assert Settings().sparkplug.host_id == "spcmon-plant1"
