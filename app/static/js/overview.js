@@ -47,6 +47,8 @@ export function mountOverview(container, ctx) {
         dirty.add(data.characteristic);
         flushDirty();
       } else if (kind === "violation") {
+        // a process's p chart ("line2.vision#p") has no tile: its events are not a characteristic's
+        if (String(data.characteristic).includes("#")) return;
         liveViolation(state, data);
         dirty.add(data.characteristic);
         flushDirty();
