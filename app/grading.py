@@ -202,6 +202,10 @@ def _period_cpk(
         sums, record.lsl, record.usl, dispersion_of(record), record.subgroup_size
     )
     defects = Defects(cap.out_of_spec, cap.n, frozenset({"out of specification"}))
+    if record.lsl is None and record.usl is None:
+        # nothing can fall outside a specification: no defect opportunities (they would
+        # only dilute the process's and line's defect rate), and its own rate insufficient
+        defects = Defects()
     if cap.subgroups < MIN_SUBGROUPS or cap.cpk is None:
         return MetricValue(Metric.CPK, None, cap.subgroups), defects
     return MetricValue(Metric.CPK, cap.cpk, cap.subgroups, interval=cap.cpk_ci), defects

@@ -182,6 +182,14 @@ class OpcuaSettings(BaseModel):
             raise ValueError(
                 "SPCMON_OPCUA__TRUST_DIR / SERVER_CERTIFICATE need a SPCMON_OPCUA__SECURITY_POLICY"
             )
+        if self.security_policy != "None" and not (self.trust_dir or self.server_certificate):
+            # without them any server's certificate is taken: encrypted, but to whom?
+            raise ValueError(
+                f"SPCMON_OPCUA__SECURITY_POLICY {self.security_policy} needs "
+                "SPCMON_OPCUA__TRUST_DIR (trusted server certificates) or "
+                "SPCMON_OPCUA__SERVER_CERTIFICATE: otherwise any server would be trusted "
+                "with the login"
+            )
         return self
 
     def security(self) -> OpcuaSecurity:

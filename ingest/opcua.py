@@ -21,7 +21,7 @@ import hashlib
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -68,7 +68,7 @@ class OpcuaSecurity:
     trust_dir: str | None = None
     server_certificate: str | None = None
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.policy != "None" and self.policy not in POLICIES:
@@ -78,6 +78,11 @@ class OpcuaSecurity:
             raise ValueError(f"mode: expected one of {sorted(MODES)}, got {self.mode!r}")
         if self.policy != "None" and (self.certificate is None or self.private_key is None):
             raise ValueError(f"policy {self.policy} needs the certificate and private_key")
+        if self.policy != "None" and self.trust_dir is None and self.server_certificate is None:
+            raise ValueError(
+                f"policy {self.policy} needs a trust_dir or a server_certificate: without "
+                "them any server would be trusted (and sent the login)"
+            )
 
 
 def quality_of(status: ua.StatusCode | None) -> Quality:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from app.cli import settings_problems
 from app.settings import OpcuaSettings, Settings
+from ingest.opcua import OpcuaSecurity
 
 
 def test_an_empty_variable_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,3 +66,19 @@ def test_the_sparkplug_host_id_is_one_topic_level(monkeypatch: pytest.MonkeyPatc
         Settings()
     monkeypatch.setenv("SPCMON_SPARKPLUG__HOST_ID", "spcmon-plant1")
     assert Settings().sparkplug.host_id == "spcmon-plant1"
+
+
+def test_a_security_policy_without_a_trust_list_is_refused(tmp_path: Path) -> None:
+    # without a trust list or a pinned certificate any server would do, login included
+    cert, key = tmp_path / "spcmon.der", tmp_path / "spcmon.pem"
+    cert.write_bytes(b"x")
+    key.write_bytes(b"x")
+    with pytest.raises(ValidationError, match="SPCMON_OPCUA__TRUST_DIR"):
+        OpcuaSettings(security_policy="Basic256Sha256", certificate=cert, private_key=key)
+    with pytest.raises(ValueError, match="needs a trust_dir or a server_certificate"):
+        OpcuaSecurity("Basic256Sha256", certificate=str(cert), private_key=str(key))
+    pinned = OpcuaSecurity(
+        "Basic256Sha256", certificate=str(cert), private_key=str(key),
+        server_certificate=str(cert), password="Kq7-line1",
+    )  # fmt: skip
+    assert "Kq7-line1" not in repr(pinned)
