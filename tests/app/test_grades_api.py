@@ -295,3 +295,21 @@ def test_costs_and_verdicts_of_unknown_lines_and_processes_are_rejected_and_kept
     letters = client.portal.call(store.list_dead_letters)  # type: ignore[attr-defined]
     reasons = {letter.reason.split(":")[0] for letter in letters}
     assert {"cost_events[0].scope", "verdicts[0].process"} <= reasons
+
+
+def test_an_inspection_only_station_of_the_plant_file_takes_verdicts(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    import yaml
+
+    doc = yaml.safe_load(demo_config_path.read_text(encoding="utf-8"))
+    doc["lines"][0]["processes"].append({"id": "final", "name": "Final inspection"})
+    plant = tmp_path / "plant.yaml"
+    plant.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    settings = Settings(config=plant, data_dir=tmp_path / "data")
+    verdict = {"process": "line1.final", "part": "P1", "ok": False, "first_pass": True,
+               "time": _at(1)}  # fmt: skip
+    with TestClient(create_app(settings), headers=key_headers(settings)) as client:
+        response = client.post("/api/v1/measurements", json={"verdicts": [verdict]})
+    assert response.status_code == 202, response.text
+    assert response.json() == {"accepted": 1, "rejected": []}

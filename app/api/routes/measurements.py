@@ -44,10 +44,15 @@ async def push_measurements(
     with its field and reason and kept as a dead letter. A batch with an
     ``idempotency_key`` can be resent safely: rows already stored are not stored again.
     """
-    monitor = service.monitor
-    scopes = monitor.line_ids() | {service.plant.plant.id}
+    monitor, plant = service.monitor, service.plant
+    # the plant file's lines and processes (an inspection-only station has no
+    # characteristic) and those of characteristics created through the API
+    lines = monitor.line_ids() | {line.id for line in plant.lines}
+    processes = monitor.process_ids() | {
+        f"{line.id}.{process.id}" for line in plant.lines for process in line.processes
+    }
     submission, rejected = normalise(
-        batch, monitor, datetime.now(UTC), monitor.process_ids(), scopes
+        batch, monitor, datetime.now(UTC), processes, lines | {plant.plant.id}
     )
     await service.pipeline.submit_and_wait(submission)
     result = PushResult(
