@@ -8,17 +8,22 @@ of its last value) and whether it lay beyond a specification limit then in force
 Increments are flushed to the store every few seconds, where they add up; the grades
 read the sums of the period's hours (``spc.capability_sums``).
 
-What a crash costs: the increments of the last flush interval (the measurements
-themselves are stored), and the moving range or partial subgroup that spans a restart.
+What a restart costs: the moving range or the one subgroup that spans it (subgroups are
+realigned on the stored count, as the engine's). Increments not yet flushed when the
+service stops (the database away, say) are kept in a file and taken back at the next
+start; a crash loses those of the last flush interval (5 s; the measurements themselves
+are stored).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +95,7 @@ class _Chain:
     shift: float
     last: float | None = None
     group: list[float] = field(default_factory=list)
+    skip: int = 0  # values that end a subgroup begun before a restart (its R/s is unknown)
 
 
 class CapabilityLedger:
@@ -98,7 +104,11 @@ class CapabilityLedger:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pending: dict[tuple[str, datetime, float], _Sums] = {}
+        # a flush and a read of the totals one at a time: else a read during the write
+        # could see the increments in neither place, or in both
+        self._lock = asyncio.Lock()
         self._chains: dict[str, _Chain] = {}
+        self._skips: dict[str, int] = {}
 
     def observe(
         self, records: Mapping[str, CharacteristicRecord], items: Sequence[Measurement]
@@ -113,7 +123,9 @@ class CapabilityLedger:
                 continue
             chain = self._chains.get(m.characteristic)
             if chain is None:
-                chain = self._chains[m.characteristic] = _Chain(shift_of(record, m.value))
+                chain = self._chains[m.characteristic] = _Chain(
+                    shift_of(record, m.value), skip=self._skips.pop(m.characteristic, 0)
+                )
             x = float(m.value)
             acc = self._acc(m.characteristic, hour_of(m.time), chain.shift)
             d = x - chain.shift
@@ -125,6 +137,14 @@ class CapabilityLedger:
             ):
                 acc.out_of_spec += 1
             self._dispersion(record, chain, acc, x)
+
+    def align(self, characteristic: str, charted: int, subgroup_size: int) -> None:
+        """Start a characteristic's chain where the engine's subgroups stand: after
+        ``charted`` stored values, the values completing the subgroup in progress belong to
+        a subgroup whose start was not seen here, so they add no R or s."""
+        self._chains.pop(characteristic, None)
+        if subgroup_size > 1:
+            self._skips[characteristic] = (subgroup_size - charted % subgroup_size) % subgroup_size
 
     def forget(self, characteristic: str) -> None:
         """Drop a characteristic's chain (deleted or redefined): its next value starts afresh.
@@ -138,34 +158,68 @@ class CapabilityLedger:
 
         Returns the number of buckets written.
         """
-        if not self._pending:
+        async with self._lock:
+            if not self._pending:
+                return 0
+            pending, self._pending = self._pending, {}
+            items = [
+                CapabilityBucket(char, start, acc.frozen(shift))
+                for (char, start, shift), acc in pending.items()
+            ]
+            try:
+                await self._store.add_capability_sums(items)
+            except (StoreError, asyncio.CancelledError) as exc:
+                self._restore(items)  # values may have come meanwhile: add, not overwrite
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
+                _log.warning("capability sums kept in memory, not flushed: %s", exc)
+                return 0
+            return len(items)
+
+    def save_pending(self, path: Path) -> int:
+        """Write what could not be flushed (at stop, the database away) to ``path``."""
+        rows = [
+            {"characteristic": char, "start": start.isoformat(), "shift": shift,
+             "n": acc.n, "sum_d": acc.sum_d, "sum_d2": acc.sum_d2, "disp_sum": acc.disp_sum,
+             "disp_n": acc.disp_n, "out_of_spec": acc.out_of_spec}
+            for (char, start, shift), acc in self._pending.items()
+        ]  # fmt: skip
+        if rows:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(rows), encoding="utf-8")
+            tmp.replace(path)
+        return len(rows)
+
+    def load_pending(self, path: Path) -> int:
+        """Take back the increments a previous run saved (then the file goes)."""
+        if not path.exists():
             return 0
-        pending, self._pending = self._pending, {}
-        items = [
-            CapabilityBucket(char, start, acc.frozen(shift))
-            for (char, start, shift), acc in pending.items()
-        ]
-        try:
-            await self._store.add_capability_sums(items)
-        except StoreError as exc:
-            for b in items:  # values may have come meanwhile: add, do not overwrite
-                self._acc(b.characteristic, b.start, b.sums.shift).add(b.sums)
-            _log.warning("capability sums kept in memory, not flushed: %s", exc)
-            return 0
-        return len(items)
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        for r in rows:
+            sums = CapabilitySums(r["n"], r["shift"], r["sum_d"], r["sum_d2"], r["disp_sum"],
+                                  r["disp_n"], r["out_of_spec"])  # fmt: skip
+            self._acc(r["characteristic"], datetime.fromisoformat(r["start"]), r["shift"]).add(sums)
+        path.unlink()
+        return len(rows)
+
+    def _restore(self, items: Sequence[CapabilityBucket]) -> None:
+        for b in items:
+            self._acc(b.characteristic, b.start, b.sums.shift).add(b.sums)
 
     async def totals(self, start: datetime, end: datetime) -> dict[str, CapabilitySums]:
         """Per characteristic, the sums of the hours starting in ``[start, end)``.
 
         The store's and the unflushed increments together. Raises ``StoreError``.
         """
-        totals = await self._store.capability_totals(start, end)
-        for (char, hour, shift), acc in list(self._pending.items()):
-            if start <= hour < end:
-                sums = acc.frozen(shift)
-                previous = totals.get(char)
-                totals[char] = sums if previous is None else previous + sums
-        return totals
+        async with self._lock:
+            totals = await self._store.capability_totals(start, end)
+            for (char, hour, shift), acc in list(self._pending.items()):
+                if start <= hour < end:
+                    sums = acc.frozen(shift)
+                    previous = totals.get(char)
+                    totals[char] = sums if previous is None else previous + sums
+            return totals
 
     async def run(self, interval_s: float) -> None:
         """Flush every ``interval_s`` seconds until cancelled (the owner flushes last)."""
@@ -190,6 +244,9 @@ class CapabilityLedger:
                 acc.disp_sum += abs(x - chain.last)
                 acc.disp_n += 1
             chain.last = x
+            return
+        if chain.skip > 0:  # the rest of a subgroup begun before a restart
+            chain.skip -= 1
             return
         chain.group.append(x)
         if len(chain.group) < record.subgroup_size:

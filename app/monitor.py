@@ -200,6 +200,7 @@ class Monitor:
         span = engine.window if stored else max(engine.window, engine.baseline_size * n)
         # subgroups must re-form where they were: only then does the count matter
         total = await self._store.count_charted(char_id) if n > 1 else 0
+        self.ledger.align(char_id, total, n)  # its subgroups start where the engine's do
         tail = await self._store.charted_tail(char_id, span + total % n)
         if tail:
             self.last.pop(char_id, None)

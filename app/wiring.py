@@ -9,6 +9,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
@@ -284,6 +285,8 @@ class Service:
                 self.monitor.register(record)  # created through the API, kept in the store
         await asyncio.to_thread(self.monitor.engine.warm_up)
         await self.alarms.load()
+        if taken := self.monitor.ledger.load_pending(self._ledger_file):
+            _log.info("%d capability-sum buckets taken back from %s", taken, self._ledger_file)
         await self.monitor.restore()
         if self.attributes is not None:
             await self.attributes.restore(self.monitor.process_ids())
@@ -336,7 +339,13 @@ class Service:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        await self.monitor.ledger.flush()  # the last increments (kept in memory if it fails)
+        try:  # the last increments; what cannot be written waits in a file for the next start
+            await asyncio.wait_for(self.monitor.ledger.flush(), SHUTDOWN_DRAIN_S)
+        except TimeoutError:
+            _log.warning("shutdown: the capability sums could not be written in time")
+        if kept := self.monitor.ledger.save_pending(self._ledger_file):
+            _log.warning("shutdown: %d capability-sum buckets kept in %s for the next start",
+                         kept, self._ledger_file)  # fmt: skip
         if isinstance(self.store, SpooledStore) and not await self.store.drain(SHUTDOWN_DRAIN_S):
             spool = self.store.spool
             _log.warning(
@@ -381,6 +390,11 @@ class Service:
                 await self.alarms.escalate_due()
             except Exception:  # a store hiccup must not end escalation for good
                 _log.exception("could not escalate incidents")
+
+    @property
+    def _ledger_file(self) -> Path:
+        """Capability sums a stop could not write (the database away)."""
+        return self.settings.data_dir / "capability-pending.json"
 
     @property
     def spooled_rows(self) -> int:

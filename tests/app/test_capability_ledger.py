@@ -5,7 +5,8 @@ A real SQLite store; expected indices from the batch reference ``spc.capability`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,6 +16,8 @@ import pytest
 from app.capability_ledger import CapabilityLedger, hour_of, shift_of
 from ingest.model import Measurement
 from ingest.sqlite_store import SqliteStore
+from ingest.store import CapabilityBucket
+from ingest.store_proxy import StoreProxy
 from spc import capability
 from spc.capability_sums import period_capability
 from tests.ingest.records import T0, characteristic, measurement
@@ -140,3 +143,74 @@ async def test_a_forgotten_characteristic_starts_a_new_chain(store: SqliteStore)
 
     assert (totals["c1"].n, totals["c1"].dispersion_n) == (3, 1)
     assert totals["c1"].dispersion_sum == pytest.approx(0.01)
+
+
+async def test_after_a_restart_subgroups_realign_on_the_stored_count(store: SqliteStore) -> None:
+    record = characteristic("c1", chart="xbar_s", subgroup_size=4)
+    values = np.random.default_rng(4).normal(25.0, 0.01, 800) + np.repeat(
+        np.random.default_rng(5).normal(0.0, 0.02, 200), 4
+    )  # covers that differ: between-subgroup variation the within sigma must not see
+    first = CapabilityLedger(store)
+    first.observe({"c1": record}, values_of("c1", values[:402]))
+    await first.flush()
+    # a restart after 402 values: the engine realigns on 402 % 4 = 2 values into a subgroup
+    second = CapabilityLedger(store)
+    second.align("c1", 402, 4)
+    second.observe({"c1": record}, values_of("c1", values[402:], first=402))
+    await second.flush()
+
+    totals = await store.capability_totals(HOUR, HOUR + DAY)
+
+    # the subgroup spanning the restart is the only one lost
+    assert (totals["c1"].n, totals["c1"].dispersion_n) == (800, 199)
+    ours = period_capability(totals["c1"], record.lsl, record.usl, "sbar", 4)
+    ref = capability(values, record.lsl, record.usl, subgroup_size=4, sigma_within="sbar")
+    assert ours.cpk == pytest.approx(ref.cpk, rel=0.02)
+
+
+async def test_sums_a_stop_could_not_write_wait_in_a_file_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    store = SqliteStore(tmp_path / "spcmon.sqlite3")
+    await store.open()
+    record = characteristic("c1")
+    ledger = CapabilityLedger(store)
+    ledger.observe({"c1": record}, values_of("c1", np.linspace(24.99, 25.01, 60)))
+    await store.close()  # the database is away at stop
+    assert await ledger.flush() == 0
+    kept = tmp_path / "data" / "capability-pending.json"
+    assert ledger.save_pending(kept) == 1
+
+    await store.open()
+    restarted = CapabilityLedger(store)
+    assert restarted.load_pending(kept) == 1
+    assert not kept.exists()
+    assert await restarted.flush() == 1
+    totals = await store.capability_totals(HOUR, HOUR + DAY)
+    assert (totals["c1"].n, totals["c1"].dispersion_n) == (60, 59)
+    await store.close()
+
+
+class _SlowWrites(StoreProxy):
+    """The real store, whose capability writes wait for a signal (to catch a read mid-write)."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        super().__init__(inner)
+        self.release = asyncio.Event()
+
+    async def add_capability_sums(self, items: Sequence[CapabilityBucket]) -> None:
+        await self.release.wait()
+        await self.inner.add_capability_sums(items)
+
+
+async def test_totals_read_during_a_flush_count_its_values_once(store: SqliteStore) -> None:
+    slow = _SlowWrites(store)
+    ledger = CapabilityLedger(slow)
+    ledger.observe({"c1": characteristic("c1")}, values_of("c1", np.full(50, 25.0)))
+    flushing = asyncio.create_task(ledger.flush())
+    await asyncio.sleep(0.05)  # the flush has taken the increments and waits on the write
+    reading = asyncio.create_task(ledger.totals(HOUR, HOUR + DAY))
+    await asyncio.sleep(0.05)
+    slow.release.set()
+    assert await flushing == 1
+    assert (await reading)["c1"].n == 50
