@@ -23,7 +23,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -235,21 +235,24 @@ def push_rows(
             if target is None:
                 reason = plan.unmapped.get(value.characteristic, "not mapped")
                 raise ValueError(f"K0001/{value.characteristic}: not mapped: {reason}")
-            row = _row(value, target, zone, digest)
+            row = _row(value, target, zone)
         except ValueError as exc:
             rejected.append((value.line, str(exc)))
             continue
         yield value.line, row
 
 
-def _row(value: Value, target: str, zone: tzinfo | None, digest: str) -> Row:
+def _row(value: Value, target: str, zone: tzinfo | None) -> Row:
     where = f"/{value.characteristic}"
     if value.time is None:
         raise ValueError(f"K0004{where}: no date/time; the service needs one for every value")
     stamp = value.time
     if stamp.tzinfo is None:  # plant-local as written; astimezone() reads it as local time
         stamp = stamp.replace(tzinfo=zone) if zone else stamp.astimezone()
-    basis = f"{digest}|{value.line}|{value.characteristic}|{target}".encode()
+    # the reading's identity is its content, not its place in the file: a gauge appends to
+    # its .dfq, and importing the grown file again must store only the new values
+    utc = stamp.astimezone(UTC).isoformat()
+    basis = f"{target}|{utc}|{value.value!r}|{value.part_id}|{value.batch}|{value.flag}".encode()
     row: Row = {"characteristic": target, "time": stamp.isoformat(), "value": value.value,
                 "quality": QUALITY[value.flag],
                 "ingest_id": "aqdef:" + hashlib.sha256(basis).hexdigest()[:32]}  # fmt: skip

@@ -122,6 +122,18 @@ def test_an_import_is_history_charted_without_alarms_unless_asked_live(
     assert client.get("/api/v1/alarms").json() != []
 
 
+def test_a_file_the_gauge_has_grown_stores_only_its_new_values_when_imported_again(
+    client: TestClient, tmp_path: Path
+) -> None:
+    values = [25 + (i % 7) * 0.001 for i in range(50)]
+    start = datetime(2026, 11, 2, 8, 0)
+    path = _dfq(tmp_path, values[:40], start)
+    import_aqdef(path, client, progress=False, zone=UTC)
+    path = _dfq(tmp_path, values, start)  # the same file, ten parts longer
+    import_aqdef(path, client, progress=False, zone=UTC)
+    assert _count(client, DIAMETER) == 50
+
+
 def test_every_bad_line_is_listed_by_line_and_kfield_and_the_good_values_stored(
     client: TestClient, tmp_path: Path
 ) -> None:
