@@ -19,7 +19,7 @@ settings.register_profile("default", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
-# The tests use a 25-point Phase I (quicker to fill); the product's default is 100, which
+# The tests use a 25-point Phase I (quicker to fill); the product's default is 300, which
 # the alerting needs (README "Alerts"). Set before any Settings is built; subprocesses
 # (the demo, the CLI) inherit it.
 os.environ.setdefault("SPCMON_SPC__BASELINE_SIZE", "25")
