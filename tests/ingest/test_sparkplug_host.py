@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import queue
-import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
@@ -42,6 +40,7 @@ from simulators.sparkplug_b_pb2 import Payload
 from simulators.vision_camera import VisionCamera
 from tests.ingest.pipelines import RecordingEvaluator, running, wait_until
 from tests.support.mosquitto import Broker
+from tests.support.relay import CuttableRelay
 
 pytestmark = pytest.mark.anyio
 
@@ -379,55 +378,6 @@ async def test_unknown_aliases_non_numeric_metrics_and_garbage_are_dead_lettered
 # --- the host's own STATE, and losing the broker ------------------------------------------
 
 
-class _Relay:
-    """A TCP relay to the broker that the test can cut, as a failing network would."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._target = (broker.host, broker.port)
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.05)
-        self.port = int(self._server.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-
-    def cut(self) -> None:
-        """Drop every relayed connection at once, with no MQTT DISCONNECT on either side."""
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._acceptor.join()
-        self._server.close()
-        self.cut()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            client.settimeout(None)
-            upstream = socket.create_connection(self._target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, sink), daemon=True).start()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(65536):
-            sink.sendall(data)
-
-
 def _state(message: mqtt.MQTTMessage) -> tuple[bool, int]:
     document = json.loads(message.payload)
     assert set(document) == {"online", "timestamp"}
@@ -448,7 +398,7 @@ async def test_state_birth_will_and_reconnect_with_rebirth_after_a_lost_connecti
 ) -> None:
     pipeline = Pipeline(sqlite_store, KNOWN, RecordingEvaluator())
     watcher = _Client(mosquitto, STATE)
-    relay = _Relay(mosquitto)
+    relay = CuttableRelay(mosquitto)
     camera = _camera(demo_config_path, mosquitto.port)
     deaths: list[list[str]] = []
     try:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,60 +28,12 @@ from tests.simulators.sparkplug_host import (
     ms,
 )
 from tests.support.mosquitto import Broker
+from tests.support.relay import CuttableRelay
 
 
 @pytest.fixture(scope="module")
 def schema(tmp_path_factory: pytest.TempPathFactory) -> Schema:
     return compile_schema(tmp_path_factory.mktemp("sparkplug"))
-
-
-class _CuttableLink:
-    """A TCP relay to the broker that the test can cut, as a failing network would."""
-
-    def __init__(self, broker: Broker) -> None:
-        self._target = (broker.host, broker.port)
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self._server.settimeout(0.05)
-        self.port = int(self._server.getsockname()[1])
-        self._sockets: list[socket.socket] = []
-        self._lock = threading.Lock()
-        self._closed = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept, daemon=True)
-        self._acceptor.start()
-
-    def cut(self) -> None:
-        """Drop every relayed connection at once, with no MQTT DISCONNECT on either side."""
-        with self._lock:
-            sockets, self._sockets = self._sockets, []
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._acceptor.join()
-        self._server.close()
-        self.cut()
-
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            client.settimeout(None)
-            upstream = socket.create_connection(self._target)
-            with self._lock:
-                self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_relay, args=(source, sink), daemon=True).start()
-
-
-def _relay(source: socket.socket, sink: socket.socket) -> None:
-    with contextlib.suppress(OSError):
-        while data := source.recv(65536):
-            sink.sendall(data)
 
 
 @pytest.fixture
@@ -169,7 +119,7 @@ def test_clean_stop_sends_ddeath_then_ndeath_with_the_births_bdseq(
 def test_lost_connection_makes_the_broker_send_the_will_ndeath_then_births_anew(
     demo_config_path: Path, mosquitto: Broker, host: SparkplugHost, schema: Schema
 ) -> None:
-    link = _CuttableLink(mosquitto)
+    link = CuttableRelay(mosquitto)
     try:
         with _camera(demo_config_path, link.port) as camera:
             first_births = host.take(2)
