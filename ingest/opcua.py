@@ -135,7 +135,10 @@ async def secured_client(endpoint: str, security: OpcuaSecurity, timeout_s: floa
         )
         if security.trust_dir is not None:
             trust = TrustStore([Path(security.trust_dir)], [])
-            await trust.load()
+            # read again at each connection (a certificate added to the folder counts
+            # without a restart); shielded: a stop that cancels us mid-read must not
+            # cancel the read itself, which would leave its file open
+            await asyncio.shield(trust.load())
             client.certificate_validator = CertificateValidator(
                 CertificateValidatorOptions.TIME_RANGE
                 | CertificateValidatorOptions.TRUSTED
