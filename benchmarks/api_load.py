@@ -6,9 +6,9 @@ Generates a plant of 500 characteristics (5 lines x 10 processes x 10, I-MR, the
 rules, EWMA and CUSUM, no OPC UA or MQTT sources), creates a viewer and an ingest key with
 ``spcmon keys create`` and starts the real service, ``spcmon serve`` (uvicorn, SQLite
 store in a temporary directory), as its own process. Every characteristic is primed past
-its 100-point baseline. This process is then the load generator: one asyncio loop, HTTP/1.1
-keep-alive connections to 127.0.0.1 (a minimal client: httpx costs 2-4 ms of CPU per
-request on this machine, more than the service it would measure):
+its Phase I baseline (the default 300 points). This process is then the load generator:
+one asyncio loop, HTTP/1.1 keep-alive connections to 127.0.0.1 (a minimal client: httpx
+costs 2-4 ms of CPU per request on this machine, more than the service it would measure):
 
 - status: ``GET /api/v1/characteristics/{id}/status`` of random characteristics at a fixed
   open-loop rate over ``--connections`` connections; each latency runs from the request's
@@ -45,9 +45,10 @@ import httpx
 import numpy as np
 
 from app.local_broker import free_port
+from app.settings import SpcSettings
 
 LINES, PROCESSES, CHARS = 5, 10, 10
-PRIME_POINTS = 105  # past the default 100-point Phase I: limits frozen, capability live
+PRIME_POINTS = SpcSettings().baseline_size + 5  # past Phase I: limits frozen, capability live
 BATCH_ROWS = 500
 INGEST_CONNECTIONS = 8
 GRACE_S = 2.0  # after a phase's schedule, for answers still on their way
