@@ -164,6 +164,7 @@ class _State:
     runs: dh.RunState = field(default_factory=dh.RunState)
     good_since_bad: int = 0
     last_seen: float | None = None
+    usual_interval: float | None = None  # of the ring's times; None: to compute again
 
     def condition(self, kind: str) -> _Condition:
         return self.conditions.setdefault(kind, _Condition())
@@ -231,6 +232,7 @@ class EarlyWarningEvaluator:
         if t.size:
             changes.append(st.condition("quiet_source").update(None, True, at, 1))
             st.ring.extend(t, v)
+            st.usual_interval = None  # new times: the median gap is computed again when asked
             newest = float(t[-1])
             st.last_seen = newest if st.last_seen is None else max(st.last_seen, newest)
         changes.append(self._bad_quality(characteristic, st, quality_bad, v.size, at))
@@ -246,11 +248,17 @@ class EarlyWarningEvaluator:
         """Raise quiet-source warnings for characteristics silent too long at `now`."""
         now_s = _aware(now).timestamp()
         out: list[EarlyWarning] = []
+        cfg = self.config
         for name, st in self._states.items():
-            interval = dh.usual_interval(st.ring.arrays()[0])
-            if st.last_seen is None or interval is None:
+            if st.last_seen is None:
                 continue
-            cfg = self.config
+            if st.usual_interval is None:  # once per new data, not at every check
+                st.usual_interval = dh.usual_interval(st.ring.arrays()[0])
+            interval = st.usual_interval
+            if interval is None:
+                continue
+            if now_s - st.last_seen <= max(cfg.quiet_factor * interval, cfg.quiet_min_seconds):
+                continue  # the common case, without building anything
             check = dh.check_quiet(
                 st.last_seen, now_s, interval, cfg.quiet_factor, cfg.quiet_min_seconds
             )
