@@ -186,20 +186,26 @@ class AlertCollector(Collector):
     """Open incidents by severity, the early warnings raised, the notifications' fate."""
 
     def __init__(
-        self, alarms: IncidentManager, warnings: EarlyWarningFeed, notifications: Notifications
+        self,
+        alarms: IncidentManager,
+        warnings: EarlyWarningFeed,
+        notifications: Notifications,
+        locate: Callable[[str], tuple[str, str]] = lambda _: ("", ""),
     ) -> None:
         self._alarms = alarms
         self._warnings = warnings
         self._notifications = notifications
+        self._locate = locate  # characteristic -> (line, qualified process)
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         warnings = GaugeMetricFamily(
             "spcmon_early_warnings",
             "Early warnings raised now (drift, capability, data health, autocorrelation)",
-            labels=["characteristic", "kind", "severity"],
+            labels=["characteristic", "kind", "severity", "line", "process"],
         )
         for w in self._warnings.active():
-            warnings.add_metric([w.characteristic, w.kind, w.severity], 1)
+            line, process = self._locate(w.characteristic)  # from the configuration only
+            warnings.add_metric([w.characteristic, w.kind, w.severity, line, process], 1)
         yield warnings
         dispatcher = self._notifications.dispatcher
         sent = CounterMetricFamily(

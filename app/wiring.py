@@ -220,7 +220,7 @@ class Service:
         warnings.batch_listener = lambda found: notifications.warnings(found, monitor.locate)
         monitor.early_warnings = warnings
         pipeline.on_bad_quality = warnings.submit_bad
-        registry.register(AlertCollector(alarms, warnings, notifications))
+        registry.register(AlertCollector(alarms, warnings, notifications, monitor.locate))
         service = cls(
             settings, plant, store, monitor, alarms, pipeline, registry, grades, keys, events,
             notifications, warnings,

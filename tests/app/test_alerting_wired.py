@@ -129,10 +129,10 @@ def test_a_drift_raises_an_early_warning_in_the_api_and_the_metrics(
     assert (drift[0]["line"], drift[0]["process"]) == ("line1", "line1.turning")
     assert "USL" in drift[0]["message"]
     assert client.get("/api/v1/warnings", params={"line": "line2"}).json() == []
-    assert (
-        f'spcmon_early_warnings{{characteristic="{CHAR}",kind="drift"'
-        in client.get("/metrics").text
-    )
+    metrics = client.get("/metrics").text
+    assert f'spcmon_early_warnings{{characteristic="{CHAR}",kind="drift"' in metrics
+    # by line and process too, for Grafana filters and Alertmanager routes
+    assert 'kind="drift",line="line1",process="line1.turning"' in metrics
 
 
 def test_bad_quality_values_raise_a_data_health_warning(
