@@ -78,32 +78,41 @@ function markers(label) {
   };
 }
 
+/** The points, the limits in force at each (by version) and the violated points. */
+function limitData(chart, byVersion, which, valueOf, keys) {
+  const at = (p, key) => (p.limit_version === null ? null : (byVersion.get(p.limit_version)?.[key] ?? null));
+  const violated = (p) => p.violations.some((v) => v.chart === which);
+  const pts = chart.points;
+  return [
+    pts.map((_, i) => i),
+    pts.map(valueOf),
+    ...keys.map((key) => pts.map((p) => at(p, key))),
+    pts.map((p) => (violated(p) ? valueOf(p) : null)),
+  ];
+}
+
+/** The value, centre line, UCL, LCL and signal series of a chart with limits. */
+function limitSeries(names, pts, size) {
+  return [
+    line(names.value, C.value, { points: { show: pts.length <= 400, size, fill: C.value } }),
+    stepped(names.center, C.center, []),
+    stepped("UCL", C.limit, [6, 4]),
+    stepped("LCL", C.limit, [6, 4]),
+    markers(names.signals),
+  ];
+}
+
 /** The location (I or X-bar) chart. `names` holds the translated labels. */
 export function locationChart(el, chart, names, width) {
   const byVersion = limitsByVersion(chart);
-  const at = (p, key) => (p.limit_version === null ? null : (byVersion.get(p.limit_version)?.[key] ?? null));
-  const violated = (p) => p.violations.some((v) => v.chart === "location");
   const pts = chart.points;
-  const data = [
-    pts.map((_, i) => i),
-    pts.map((p) => p.value),
-    pts.map((p) => at(p, "center")),
-    pts.map((p) => at(p, "ucl")),
-    pts.map((p) => at(p, "lcl")),
-    pts.map((p) => (violated(p) ? p.value : null)),
-  ];
+  const data = limitData(chart, byVersion, "location", (p) => p.value, ["center", "ucl", "lcl"]);
   const opts = baseOptions({
     title: names.title,
     width,
     height: 280,
     points: pts,
-    series: [
-      line(names.value, C.value, { points: { show: pts.length <= 400, size: 4, fill: C.value } }),
-      stepped(names.center, C.center, []),
-      stepped("UCL", C.limit, [6, 4]),
-      stepped("LCL", C.limit, [6, 4]),
-      markers(names.signals),
-    ],
+    series: limitSeries(names, pts, 4),
     hooks: {
       drawAxes: [(u) => drawZones(u, chart, byVersion)],
       draw: [
@@ -118,29 +127,15 @@ export function locationChart(el, chart, names, width) {
 /** The dispersion (MR, R or S) chart. */
 export function dispersionChart(el, chart, names, width) {
   const byVersion = limitsByVersion(chart);
-  const at = (p, key) => (p.limit_version === null ? null : (byVersion.get(p.limit_version)?.[key] ?? null));
   const pts = chart.points;
-  const violated = (p) => p.violations.some((v) => v.chart === "dispersion");
-  const data = [
-    pts.map((_, i) => i),
-    pts.map((p) => p.dispersion),
-    pts.map((p) => at(p, "dispersion_center")),
-    pts.map((p) => at(p, "dispersion_ucl")),
-    pts.map((p) => at(p, "dispersion_lcl")),
-    pts.map((p) => (violated(p) ? p.dispersion : null)),
-  ];
+  const data = limitData(chart, byVersion, "dispersion", (p) => p.dispersion,
+    ["dispersion_center", "dispersion_ucl", "dispersion_lcl"]);
   const opts = baseOptions({
     title: names.title,
     width,
     height: 180,
     points: pts,
-    series: [
-      line(names.value, C.value, { points: { show: pts.length <= 400, size: 3, fill: C.value } }),
-      stepped(names.center, C.center, []),
-      stepped("UCL", C.limit, [6, 4]),
-      stepped("LCL", C.limit, [6, 4]),
-      markers(names.signals),
-    ],
+    series: limitSeries(names, pts, 3),
     hooks: {
       draw: [
         (u) => drawVersionBoundaries(u, chart),
