@@ -53,7 +53,7 @@ class IncidentManager:
         # (a CUSUM left near its limit after a false alarm would cross again at once)
         self.on_resolved: Callable[[str], None] | None = None
         self._clock = clock
-        self._open: dict[int, AlarmRecord] = {}
+        self._open = _OpenIncidents()
         self._latest: dict[str, AlarmRecord] = {}  # per process, for rate-limited re-opening
         self._opened_times: dict[str, list[datetime]] = {}
         self._calm: dict[str, int] = {}  # points in a row without a paging signal
@@ -70,11 +70,9 @@ class IncidentManager:
 
     def open_alarms(self, characteristic: str | None = None) -> list[AlarmRecord]:
         """The unresolved incidents (concerning ``characteristic``), oldest first."""
-        return sorted(
-            (i for i in self._open.values()
-             if characteristic is None or characteristic in i.characteristics),
-            key=lambda i: i.id or 0,
-        )  # fmt: skip
+        if characteristic is None:
+            return sorted(self._open.values(), key=lambda i: i.id or 0)
+        return list(self._open.concerning(characteristic))
 
     async def handle(
         self, signals: Sequence[ChartSignal], points: Sequence[tuple[str, datetime]] = ()
@@ -289,3 +287,37 @@ class UnknownAlarm(LookupError):
 
 class AlarmStateError(Exception):
     """The alarm's state does not allow the change (e.g. acknowledging a resolved alarm)."""
+
+
+class _OpenIncidents(dict[int, AlarmRecord]):
+    """The unresolved incidents by id, with an index by characteristic built on demand.
+
+    Every status answer asks for its characteristic's incidents; scanning all of them
+    each time cost more than the rest of the answer with a few hundred open.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._index: dict[str, tuple[AlarmRecord, ...]] | None = None
+
+    def concerning(self, characteristic: str) -> tuple[AlarmRecord, ...]:
+        """The incidents that concern ``characteristic``, oldest (lowest id) first."""
+        if self._index is None:
+            index: dict[str, list[AlarmRecord]] = {}
+            for incident in sorted(self.values(), key=lambda i: i.id or 0):
+                for char in dict.fromkeys(incident.characteristics):  # each once
+                    index.setdefault(char, []).append(incident)
+            self._index = {char: tuple(found) for char, found in index.items()}
+        return self._index.get(characteristic, ())
+
+    def __setitem__(self, key: int, value: AlarmRecord) -> None:
+        self._index = None
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: int) -> None:
+        self._index = None
+        super().__delitem__(key)
+
+    def pop(self, key: int, *default: AlarmRecord | None) -> AlarmRecord | None:  # type: ignore[override]
+        self._index = None
+        return super().pop(key, *default)

@@ -86,19 +86,18 @@ class EarlyWarningFeed:
                 p.bad += n
                 p.since = min(p.since, now - self.max_wait_s)  # data health: at once
 
-    def evaluate_due(self, force: bool = False) -> list[EarlyWarning]:
-        """Evaluate the characteristics whose values are due (all with ``force``); returns
-        the warnings raised or cleared, not yet told (`tell` them on the event loop)."""
+    def evaluate_due(self, force: bool = False, limit: int | None = None) -> list[EarlyWarning]:
+        """Evaluate the characteristics whose values are due (all with ``force``), at most
+        ``limit`` (default ``max_per_call``) of them, the longest-waiting first; returns the
+        warnings raised or cleared, not yet told (`tell` them on the event loop)."""
         now = time.monotonic()
         with self._pending_lock:
-            due = [
-                c for c, p in self._pending.items()
-                if force or len(p.values) >= self.every_points or now - p.since >= self.max_wait_s
-            ]  # fmt: skip
+            due = self._due(now, force)
             if not force:
-                # the longest-waiting first, a bounded number per call: the evaluation
-                # shares the interpreter with the event loop that answers the API
-                due = sorted(due, key=lambda c: self._pending[c].since)[: self.max_per_call]
+                # a bounded number per call: the evaluation shares the interpreter with
+                # the event loop that answers the API
+                due = sorted(due, key=lambda c: self._pending[c].since)
+                due = due[: self.max_per_call if limit is None else limit]
             batches = {c: self._pending.pop(c) for c in due}
         out: list[EarlyWarning] = []
         with self._lock:
@@ -109,6 +108,17 @@ class EarlyWarningFeed:
                 self._update_context(char)
                 out += self._evaluator.observe(char, p.times, p.values, p.bad)
         return out
+
+    def due(self) -> int:
+        """How many characteristics have values due for evaluation now."""
+        with self._pending_lock:
+            return len(self._due(time.monotonic(), False))
+
+    def _due(self, now: float, force: bool) -> list[str]:
+        return [
+            c for c, p in self._pending.items()
+            if force or len(p.values) >= self.every_points or now - p.since >= self.max_wait_s
+        ]  # fmt: skip
 
     def sources_offline(
         self, characteristics: Sequence[str], at: datetime, reason: str

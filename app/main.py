@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
+from starlette.types import Receive, Scope, Send
 
 from app.api.routes import (
     alarms,
@@ -28,6 +29,7 @@ from app.api.routes import (
 from app.api.schemas import ProblemPublic
 from app.body_limit import BodyLimitMiddleware
 from app.errors import PROBLEM, install_error_handlers
+from app.fast_status import answer_status
 from app.settings import Settings
 from app.wiring import Service
 
@@ -69,7 +71,20 @@ def _with_problem_schema(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+class SpcmonApp(FastAPI):
+    """FastAPI with the status poll answered first (see ``app.fast_status``)."""
+
+    fast_status = True  # off: every request takes the routed way (used to compare the two)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_status and scope["type"] == "http":
+            service = getattr(self.state, "service", None)
+            if service is not None and await answer_status(service, scope, send):
+                return
+        await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> SpcmonApp:
     """Build the app; the store, engine and collectors open in its lifespan, not here."""
     settings = settings or Settings()
 
@@ -83,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await service.stop()
 
-    app = FastAPI(
+    app = SpcmonApp(
         title="spcmon",
         version=settings.version,
         summary="Real-time shop-floor SPC monitoring",

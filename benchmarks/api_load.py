@@ -245,7 +245,8 @@ async def _phase(load: Load, name: str, seconds: float, ingest: bool, etag: bool
         conn.close()
     cpu0, own0, wall0 = _cpu_seconds(load.pid), time.process_time(), time.perf_counter()
     jobs = [_status_load(load, res, etags)] + ([_ingest_load(load, res)] if ingest else [])
-    await asyncio.gather(*jobs)
+    with _sampled(load, name, seconds):
+        await asyncio.gather(*jobs)
     wall = time.perf_counter() - wall0
     res.server_cpu = (_cpu_seconds(load.pid) - cpu0) / wall
     res.own_cpu = (time.process_time() - own0) / wall
@@ -270,6 +271,24 @@ async def _run(load: Load) -> list[Result]:
         await _phase(load, "status alone, If-None-Match (304)", seconds, ingest=False, etag=True),
         await _phase(load, "status + ingest", seconds, ingest=True, etag=False),
     ]
+
+
+@contextlib.contextmanager
+def _sampled(load: Load, name: str, seconds: float) -> Iterator[None]:
+    """With ``--profile DIR``: py-spy samples the GIL holder; collapsed stacks per phase."""
+    if load.args.profile is None:
+        yield
+        return
+    out = Path(load.args.profile) / f"{name.split(' (')[0].replace(' ', '-').replace(',', '')}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = ["py-spy", "record", "--pid", str(load.pid), "--duration", str(int(seconds)),
+               "--rate", "250", "--format", "raw", "--threads", "--gil", "--nonblocking",
+               "-o", str(out)]  # fmt: skip
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        spy.wait(30)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -368,6 +387,9 @@ def main() -> None:
     parser.add_argument("--ingest", type=float, default=10_000.0, help="measurements/s")
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase")
     parser.add_argument("--connections", type=int, default=16, help="for the status load")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="sample the service with py-spy (on PATH) per phase"
+    )
     parser.add_argument("--log-level", default="INFO", help="the service's SPCMON_LOG_LEVEL")
     args = parser.parse_args()
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -37,7 +37,11 @@ async def get_principal(
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
     """The caller: the key presented, else the anonymous reader when allowed."""
-    token = bearer.credentials if bearer is not None else header
+    return principal_for(service, bearer.credentials if bearer is not None else header)
+
+
+def principal_for(service: Service, token: str | None) -> Principal:
+    """The caller presenting ``token`` (``None``: no key sent); Unauthorized if refused."""
     if token is None:
         if service.settings.auth.anonymous_read:
             return ANONYMOUS

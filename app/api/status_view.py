@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from app.api.schemas import (
     AlarmPublic,
     BaselinePublic,
@@ -19,6 +21,43 @@ from spc.engine_types import RollingCapability
 from spc.grades import grade
 
 SIGMA_METHOD = {"imr": "mr", "xbar_r": "rbar", "xbar_s": "sbar"}
+
+
+def public_characteristic(record: CharacteristicRecord) -> CharacteristicPublic:
+    """The API's view of a registered characteristic."""
+    return CharacteristicPublic(**{**asdict(record), "rules": list(record.rules)})
+
+
+_public_views: dict[str, tuple[CharacteristicRecord, CharacteristicPublic]] = {}
+
+
+def _public_view(record: CharacteristicRecord) -> CharacteristicPublic:
+    """``public_characteristic``, kept while the record is the same (records are frozen)."""
+    kept = _public_views.get(record.id)
+    if kept is not None and kept[0] is record:
+        return kept[1]
+    public = public_characteristic(record)
+    _public_views[record.id] = (record, public)
+    return public
+
+
+def status_answer(service: Service, record: CharacteristicRecord) -> tuple[bytes, str]:
+    """The serialized status and its ETag, rebuilt only when something it shows changed."""
+    latest = service.grades.latest
+    key = (service.monitor.revision(record.id), latest.computed_at if latest else None)
+    return service.status_answers.get(
+        record.id,
+        key,
+        lambda: (
+            build_status(service, record, public_characteristic(record)).model_dump_json().encode()
+        ),
+    )
+
+
+def etag_matches(etag: str, if_none_match: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
+    tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
+    return etag in tags or if_none_match.strip() == "*"
 
 
 def build_status(

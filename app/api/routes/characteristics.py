@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from app.api.characteristic_schemas import CharacteristicCreate, CharacteristicUpdate
 from app.api.deps import EngineerDep, ServiceDep, require
 from app.api.schemas import CharacteristicPublic, StatusPublic
-from app.api.status_view import build_status
+from app.api.status_view import etag_matches, public_characteristic, status_answer
 from app.auth import Role
 from app.errors import BadRequest, Conflict, NotFound
 from app.wiring import Service, characteristic_record
@@ -23,10 +22,6 @@ router = APIRouter(
     tags=["characteristics"],
     dependencies=[Depends(require(Role.VIEWER))],
 )
-
-
-def _public(record: CharacteristicRecord) -> CharacteristicPublic:
-    return CharacteristicPublic(**{**asdict(record), "rules": list(record.rules)})
 
 
 def record_or_404(service: Service, characteristic_id: str) -> CharacteristicRecord:
@@ -56,7 +51,7 @@ async def list_characteristics(
     ``process`` is ``line.process`` (as in /processes) or a bare process id.
     """
     return [
-        _public(r)
+        public_characteristic(r)
         for r in service.monitor.characteristics
         if (line is None or r.line == line)
         and (process is None or process in (r.process, f"{r.line}.{r.process}"))
@@ -86,13 +81,13 @@ async def create_characteristic(
         await service.store.upsert_characteristics([record])
         service.monitor.register(record)
     response.headers["Location"] = f"{router.prefix}/{record.id}"
-    return _public(record)
+    return public_characteristic(record)
 
 
 @router.get("/{characteristic_id}", response_model=CharacteristicPublic)
 async def read_characteristic(characteristic_id: str, service: ServiceDep) -> CharacteristicPublic:
     """One characteristic's definition."""
-    return _public(record_or_404(service, characteristic_id))
+    return public_characteristic(record_or_404(service, characteristic_id))
 
 
 @router.patch(
@@ -119,7 +114,7 @@ async def update_characteristic(
         await service.store.upsert_characteristics([updated])
         async with service.pipeline.exclusive():  # no batch half charted into either row
             await service.monitor.replace(updated)
-    return _public(updated)
+    return public_characteristic(updated)
 
 
 def _merged(record: CharacteristicRecord, changes: dict[str, Any]) -> CharacteristicCreate:
@@ -170,16 +165,8 @@ async def read_status(characteristic_id: str, service: ServiceDep, request: Requ
     while nothing changed.
     """
     record = record_or_404(service, characteristic_id)
-    latest = service.grades.latest
-    key = (service.monitor.revision(record.id), latest.computed_at if latest else None)
-    body, etag = service.status_answers.get(
-        record.id,
-        key,
-        lambda: build_status(service, record, _public(record)).model_dump_json().encode(),
-    )
+    body, etag = status_answer(service, record)
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    sent = request.headers.get("if-none-match", "")
-    # If-None-Match compares weakly (RFC 9110 13.1.2): W/"x" matches "x"
-    if etag in (tag.strip().removeprefix("W/") for tag in sent.split(",")) or sent.strip() == "*":
+    if etag_matches(etag, request.headers.get("if-none-match", "")):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(body, media_type="application/json", headers=headers)
