@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class AnswerCache:
@@ -16,6 +19,7 @@ class AnswerCache:
 
     def __init__(self) -> None:
         self._entries: dict[str, tuple[Hashable, bytes, str]] = {}
+        self._parts: dict[tuple[str, str], tuple[Hashable, Any]] = {}
 
     def get(self, resource: str, key: Hashable, build: Callable[[], bytes]) -> tuple[bytes, str]:
         """The answer body and its strong ETag, built only when ``key`` changed."""
@@ -27,5 +31,17 @@ class AnswerCache:
         self._entries[resource] = (key, body, etag)
         return body, etag
 
+    def part(self, name: str, resource: str, key: Hashable, build: Callable[[], T]) -> T:
+        """A piece of answers (``name``) for ``resource``, rebuilt only when ``key`` changed."""
+        entry = self._parts.get((name, resource))
+        if entry is not None and entry[0] == key:
+            value: T = entry[1]
+            return value
+        value = build()
+        self._parts[name, resource] = (key, value)
+        return value
+
     def forget(self, resource: str) -> None:
         self._entries.pop(resource, None)
+        for name, of in [k for k in self._parts if k[1] == resource]:
+            del self._parts[name, of]

@@ -1,6 +1,7 @@
 """HTTP API under load: GET .../status latency at a fixed rate, with and without ingest.
 
     .venv/bin/python -m benchmarks.api_load [--rate 1000] [--ingest 10000] [--seconds 30]
+        [--profile DIR]
 
 Generates a plant of 500 characteristics (5 lines x 10 processes x 10, I-MR, the default
 rules, EWMA and CUSUM, no OPC UA or MQTT sources), creates a viewer and an ingest key with
@@ -275,20 +276,22 @@ async def _run(load: Load) -> list[Result]:
 
 @contextlib.contextmanager
 def _sampled(load: Load, name: str, seconds: float) -> Iterator[None]:
-    """With ``--profile DIR``: py-spy samples the GIL holder; collapsed stacks per phase."""
+    """With ``--profile DIR``: py-spy (a dev dependency) samples the GIL holder; collapsed
+    stacks per phase, for flamegraph tools."""
     if load.args.profile is None:
         yield
         return
     out = Path(load.args.profile) / f"{name.split(' (')[0].replace(' ', '-').replace(',', '')}.txt"
     out.parent.mkdir(parents=True, exist_ok=True)
-    command = ["py-spy", "record", "--pid", str(load.pid), "--duration", str(int(seconds)),
+    spy = str(Path(sys.executable).with_name("py-spy"))
+    command = [spy, "record", "--pid", str(load.pid), "--duration", str(int(seconds)),
                "--rate", "250", "--format", "raw", "--threads", "--gil", "--nonblocking",
                "-o", str(out)]  # fmt: skip
-    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
     finally:
-        spy.wait(30)
+        sampler.wait(30)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -388,7 +391,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="per phase")
     parser.add_argument("--connections", type=int, default=16, help="for the status load")
     parser.add_argument(
-        "--profile", metavar="DIR", help="sample the service with py-spy (on PATH) per phase"
+        "--profile", metavar="DIR", help="sample the service with py-spy per phase (into DIR)"
     )
     parser.add_argument("--log-level", default="INFO", help="the service's SPCMON_LOG_LEVEL")
     args = parser.parse_args()

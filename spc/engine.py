@@ -87,6 +87,9 @@ class Engine:
         self.window = window
         self._count = 0
         self._lock = threading.Lock()
+        # each row's LimitSet as last built, reused while its version holds: every status
+        # answer and every batch asks for the limits in force
+        self._limit_views: dict[int, LimitSet] = {}
         self._fstate: npt.NDArray[np.float64]
         self._istate: npt.NDArray[np.int64]
         self._rcfg: npt.NDArray[np.int64]
@@ -170,6 +173,7 @@ class Engine:
             f[k.F_MR_UCL] = limits.mr_ucl
             f[k.F_DISP_LCL] = limits.dispersion_lcl
             self._istate[row, k.I_LIMIT_VERSION] = limits.version
+            self._limit_views.pop(row, None)  # a reinstalled version may differ
             self._istate[row, k.I_BASELINE_N] = self.baseline_size
             self._istate[row, k.I_LIMIT_N] = limits.baseline_n
             k._reset_runs(self._istate, self._fstate, row)
@@ -295,12 +299,16 @@ class Engine:
         version = int(self._istate[row, k.I_LIMIT_VERSION])
         if version == 0:
             return None
+        built = self._limit_views.get(row)
+        if built is not None and built.version == version:
+            return built
         f = self._fstate[row].tolist()
-        return LimitSet(
+        built = self._limit_views[row] = LimitSet(
             version=version, center=f[k.F_CENTER], ucl=f[k.F_UCL], lcl=f[k.F_LCL],
             sigma=f[k.F_SIGMA], mr_center=f[k.F_MR_CENTER], mr_ucl=f[k.F_MR_UCL],
             baseline_n=int(self._istate[row, k.I_LIMIT_N]), dispersion_lcl=f[k.F_DISP_LCL],
         )  # fmt: skip
+        return built
 
     def baseline_progress(self, row: int) -> tuple[int, int]:
         """(points collected, points needed) for the Phase I baseline."""

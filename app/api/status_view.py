@@ -28,19 +28,6 @@ def public_characteristic(record: CharacteristicRecord) -> CharacteristicPublic:
     return CharacteristicPublic(**{**asdict(record), "rules": list(record.rules)})
 
 
-_public_views: dict[str, tuple[CharacteristicRecord, CharacteristicPublic]] = {}
-
-
-def _public_view(record: CharacteristicRecord) -> CharacteristicPublic:
-    """``public_characteristic``, kept while the record is the same (records are frozen)."""
-    kept = _public_views.get(record.id)
-    if kept is not None and kept[0] is record:
-        return kept[1]
-    public = public_characteristic(record)
-    _public_views[record.id] = (record, public)
-    return public
-
-
 def status_answer(service: Service, record: CharacteristicRecord) -> tuple[bytes, str]:
     """The serialized status and its ETag, rebuilt only when something it shows changed."""
     latest = service.grades.latest
@@ -48,10 +35,16 @@ def status_answer(service: Service, record: CharacteristicRecord) -> tuple[bytes
     return service.status_answers.get(
         record.id,
         key,
-        lambda: (
-            build_status(service, record, public_characteristic(record)).model_dump_json().encode()
-        ),
+        lambda: _build(service, record).model_dump_json().encode(),
     )
+
+
+def _build(service: Service, record: CharacteristicRecord) -> StatusPublic:
+    # records are frozen: an edited characteristic is a new record, equal to no old one
+    public = service.status_answers.part(
+        "characteristic", record.id, record, lambda: public_characteristic(record)
+    )
+    return build_status(service, record, public)
 
 
 def etag_matches(etag: str, if_none_match: str) -> bool:
@@ -106,6 +99,17 @@ def _capability(
 
 
 def _grade(service: Service, characteristic: str) -> GradeBriefPublic | None:
+    """The characteristic's grade brief, built once per grade computation."""
+    latest = service.grades.latest
+    return service.status_answers.part(
+        "grade",
+        characteristic,
+        latest.computed_at if latest else None,
+        lambda: _grade_brief(service, characteristic),
+    )
+
+
+def _grade_brief(service: Service, characteristic: str) -> GradeBriefPublic | None:
     latest = service.grades.latest
     graded = latest.get("characteristic", characteristic) if latest else None
     if latest is None or graded is None:
