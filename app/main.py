@@ -23,6 +23,7 @@ from app.api.routes import (
     limits,
     measurements,
     metrics,
+    session,
     stream,
     warnings,
 )
@@ -124,7 +125,7 @@ def create_app(settings: Settings | None = None) -> SpcmonApp:
         )
     routers = (
         health, characteristics, charts, limits, measurements, hierarchy, alarms, warnings,
-        grades, attribute_charts,
+        grades, attribute_charts, session,
     )  # fmt: skip
     for module in (*routers, stream, metrics, dashboard):
         app.include_router(module.router)

@@ -128,6 +128,17 @@ class PushResult(BaseModel):
     rejected: list[RowRejectionPublic]
 
 
+class WhoAmIPublic(BaseModel):
+    name: str = Field(
+        description="the key's name (`anonymous` without a key)", examples=["mes-line1"]
+    )
+    role: str = Field(description="viewer, operator, engineer, ingest or admin")
+    anonymous: bool = Field(description="no key sent; the service allows anonymous reading")
+    grants: list[str] = Field(
+        description="every role whose actions this caller may take", examples=[["viewer"]]
+    )
+
+
 class HealthPublic(BaseModel):
     status: str = Field(
         description="ok, or degraded when the store refuses writes or writes wait in the spool"

@@ -28,6 +28,14 @@ def public_characteristic(record: CharacteristicRecord) -> CharacteristicPublic:
     return CharacteristicPublic(**{**asdict(record), "rules": list(record.rules)})
 
 
+def selected(record: CharacteristicRecord, line: str | None, process: str | None) -> bool:
+    """Whether a characteristic is of ``line`` and ``process`` (None: any). ``process`` is
+    ``line.process`` (as in /processes) or a bare process id."""
+    return (line is None or record.line == line) and (
+        process is None or process in (record.process, f"{record.line}.{record.process}")
+    )
+
+
 def status_answer(service: Service, record: CharacteristicRecord) -> tuple[bytes, str]:
     """The serialized status and its ETag, rebuilt only when something it shows changed."""
     latest = service.grades.latest

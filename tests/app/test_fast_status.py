@@ -7,7 +7,6 @@ fast path must have answered just the requests it is meant to answer.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ import app.main
 from app import Settings, create_app
 from app.auth import Role
 from app.wiring import Service
-from tests.support.api import key_headers
+from tests.support.api import key_headers, wait_for_grades
 
 CHAR = "line1.turning.diameter"
 STATUS = f"/api/v1/characteristics/{CHAR}/status"
@@ -53,17 +52,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
         ]
         pushed = test_client.post("/api/v1/measurements", json={"measurements": rows})
         assert pushed.json()["accepted"] == len(values)
-        _graded(test_client)
+        wait_for_grades(test_client)
         yield test_client
-
-
-def _graded(client: TestClient) -> None:
-    """Wait for the first grade computation: it changes every status answer once."""
-    service = client.app.state.service  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 20
-    while service.grades.latest is None:
-        assert time.monotonic() < deadline, "no grades computed in 20 s"
-        time.sleep(0.05)
 
 
 def _both_ways(client: TestClient, path: str, headers: dict[str, str]) -> tuple[Any, Any]:
@@ -90,7 +80,8 @@ def test_a_status_answer_and_its_304_are_the_routes_own(
     fast, routed = _both_ways(client, STATUS, {})
     _same(fast, routed)
     assert fast.status_code == 200
-    assert fast.json()["open_alarms"] and fast.json()["limits"]["version"] == 1
+    assert fast.json()["open_alarms"]
+    assert fast.json()["limits"]["version"] == 1
     etag = fast.headers["etag"]
     for sent in (etag, f"W/{etag}", f'"other", {etag}', "*"):
         fast, routed = _both_ways(client, STATUS, {"If-None-Match": sent})
@@ -143,7 +134,7 @@ def test_anonymous_read_is_honoured(tmp_path: Any, demo_config_path: Any) -> Non
         config=demo_config_path, data_dir=tmp_path / "data", auth={"anonymous_read": True}
     )
     with TestClient(create_app(settings)) as client:
-        _graded(client)
+        wait_for_grades(client)
         fast, routed = _both_ways(client, STATUS, {})
         _same(fast, routed)
         assert fast.status_code == 200

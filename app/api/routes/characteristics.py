@@ -11,7 +11,12 @@ from pydantic import ValidationError
 from app.api.characteristic_schemas import CharacteristicCreate, CharacteristicUpdate
 from app.api.deps import EngineerDep, ServiceDep, require
 from app.api.schemas import CharacteristicPublic, StatusPublic
-from app.api.status_view import etag_matches, public_characteristic, status_answer
+from app.api.status_view import (
+    etag_matches,
+    public_characteristic,
+    selected,
+    status_answer,
+)
 from app.auth import Role
 from app.errors import BadRequest, Conflict, NotFound
 from app.wiring import Service, characteristic_record
@@ -53,8 +58,7 @@ async def list_characteristics(
     return [
         public_characteristic(r)
         for r in service.monitor.characteristics
-        if (line is None or r.line == line)
-        and (process is None or process in (r.process, f"{r.line}.{r.process}"))
+        if selected(r, line, process)
     ]
 
 

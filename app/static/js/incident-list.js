@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { characteristicHref, fill, fmt, h } from "./dom.js";
 import { formError } from "./feedback.js";
 import { formatTime, ruleName, severityName, stateName, t } from "./i18n.js";
+import { may } from "./session.js";
 
 const OTHER = "__other__";
 
@@ -115,14 +116,14 @@ function actionButtons(alarm, panel, onChanged) {
       { type: "button", class: "secondary", "data-action": "details", on: { click: open(showDetails) } },
       t("incidents.details"),
     ),
-    alarm.state === "open"
+    alarm.state === "open" && may("operator")
       ? h(
           "button",
           { type: "button", "data-action": "acknowledge", on: { click: open(ackForm) } },
           t("incidents.acknowledge"),
         )
       : null,
-    alarm.state !== "resolved"
+    alarm.state !== "resolved" && may("operator")
       ? h(
           "button",
           { type: "button", class: "secondary", "data-action": "resolve", on: { click: open(resolveForm) } },

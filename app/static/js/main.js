@@ -9,6 +9,7 @@ import { mountCharacteristic } from "./characteristic.js";
 import { mountIncidents } from "./incidents.js";
 import { LiveFeed } from "./live.js";
 import { mountOverview } from "./overview.js";
+import { loadSession } from "./session.js";
 import { coalesce } from "./timing.js";
 
 const els = {
@@ -127,12 +128,13 @@ function renderChrome() {
 }
 
 /** A new key (or none): everything is re-read with it, the stream included. */
-function useKey(key, message) {
+async function useKey(key, message) {
   setKey(key);
   els.keyInput.value = "";
   showNotice(t(message), "info");
   renderChrome();
   feed.start();
+  await loadSession(); // before the views draw their actions
   route();
   loadPlantName();
 }
@@ -152,6 +154,7 @@ els.lang.addEventListener("click", () => {
 window.addEventListener("hashchange", route);
 setLang(lang());
 renderChrome();
+await loadSession();
 route();
 feed.start();
 ctx.refreshIncidentCount();

@@ -6,7 +6,7 @@ import { characteristicHref, fill, h } from "./dom.js";
 import { errorLine, failureBox } from "./feedback.js";
 import { gradeBadge, limitingText } from "./grades.js";
 import { formatTime, t } from "./i18n.js";
-import { livePoint, liveViolation, refreshTile, renderTile, updateTile } from "./tiles.js";
+import { livePoint, liveViolation, refreshTile, renderTile, showStatus, updateTile } from "./tiles.js";
 import { coalesce, every } from "./timing.js";
 
 const PARALLEL = 4; // browsers open ~6 connections per host; the stream holds one
@@ -92,7 +92,7 @@ async function build(container, state, ctx) {
   ctx.setPlant(state.plant.name);
   ctx.setIncidentCount(state.alarms.filter((a) => a.state === "open").length);
   render(container, state);
-  await pool(state.characteristics, (c) => refreshTile(state, c.id));
+  await loadStatuses(state);
 }
 
 function render(container, state) {
@@ -277,7 +277,23 @@ async function loadGrades(state) {
 
 async function refreshAll(state, ctx) {
   await Promise.all([loadAlarms(state, ctx), loadWarnings(state).catch(() => {}), loadGrades(state)]);
-  await pool(state.characteristics, (c) => refreshTile(state, c.id));
+  await loadStatuses(state);
+}
+
+/** Every tile's status in one call; a tile the answer lacks (or every tile, if the call
+ * fails) asks for its own and shows its own error. */
+async function loadStatuses(state) {
+  let statuses = [];
+  try {
+    statuses = await api("api/v1/status", { revalidate: true });
+  } catch {
+    statuses = [];
+  }
+  if (!state.alive) return;
+  const byId = new Map(statuses.map((s) => [s.characteristic.id, s]));
+  await pool(state.characteristics, (c) =>
+    byId.has(c.id) ? showStatus(state, c.id, byId.get(c.id)) : refreshTile(state, c.id),
+  );
 }
 
 /** Run `task` over `items`, at most PARALLEL at a time (browsers allow ~6 per host). */

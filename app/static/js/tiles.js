@@ -130,6 +130,12 @@ export async function refreshTile(state, id, force = true) {
     if (parts) fill(parts.alerts, h("div", { class: "error-text", text: errorLine(err) }));
     return;
   }
+  await showStatus(state, id, status, force);
+}
+
+/** Show a status already read (e.g. from the bulk GET /api/v1/status) on its tile. */
+export async function showStatus(state, id, status, force = true) {
+  if (!state.alive) return;
   state.statuses.set(id, status);
   if (force || sparkDue(state, id)) {
     try {
