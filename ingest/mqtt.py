@@ -164,6 +164,8 @@ class MqttCollector:
     ) -> None:
         self._options = options
         self._bindings = dict(bindings)
+        # the filters with wildcards, tried in turn on a topic with no exact binding
+        self._filters = {t: b for t, b in bindings.items() if "+" in t or "#" in t}
         self._pipeline = pipeline
         self.connected = False
         self.messages_received = 0
@@ -231,17 +233,35 @@ class MqttCollector:
             _log.exception("handling an MQTT message on %s failed", msg.topic)
 
     def to_submission(self, topic: str, payload: bytes, now: datetime) -> Submission:
-        """Map one message to a pipeline submission (records and dead letters)."""
-        binding = self._bindings.get(topic)
-        if binding is None:
+        """Map one message to a pipeline submission (records and dead letters).
+
+        Every configured topic and topic filter that matches ``topic`` contributes its
+        fields; a characteristic two filters both give is taken once.
+        """
+        bindings = self._matching(topic)
+        if not bindings:
             error = PayloadError("topic", f"no characteristic is configured for {topic!r}")
             return Submission(dead_letters=[_dead_letter(topic, payload, error, now)])
-        try:
-            parsed = parse_payload(binding, payload, now)
-        except PayloadError as exc:
-            return Submission(dead_letters=[_dead_letter(topic, payload, exc, now)])
-        return Submission(
-            measurements=parsed.measurements,
-            verdicts=parsed.verdicts,
-            dead_letters=[_dead_letter(topic, payload, p, now) for p in parsed.problems],
-        )
+        out = Submission()
+        taken: set[str] = set()
+        for binding in bindings:
+            try:
+                parsed = parse_payload(binding, payload, now, topic)
+            except PayloadError as exc:  # the message as a whole: once is enough
+                return Submission(dead_letters=[_dead_letter(topic, payload, exc, now)])
+            fresh = [m for m in parsed.measurements if m.characteristic not in taken]
+            taken.update(m.characteristic for m in fresh)
+            out.measurements += fresh
+            out.verdicts += parsed.verdicts
+            out.dead_letters += [_dead_letter(topic, payload, p, now) for p in parsed.problems]
+        return out
+
+    def _matching(self, topic: str) -> list[TopicBinding]:
+        """The bindings whose topic is ``topic`` or a filter matching it, exact first."""
+        exact = self._bindings.get(topic)
+        found = [exact] if exact is not None else []
+        return found + [
+            binding
+            for pattern, binding in self._filters.items()
+            if pattern != topic and mqtt.topic_matches_sub(pattern, topic)
+        ]

@@ -27,7 +27,7 @@ OK_WORDS = {"ok": True, "pass": True, "nok": False, "ng": False, "fail": False}
 
 @dataclass(frozen=True)
 class TopicBinding:
-    """What the configuration maps one topic to.
+    """What the configuration maps one topic, or topic filter with ``+``/``#``, to.
 
     ``fields``: (dotted field path, characteristic id) pairs. ``verdict_field`` and
     ``process``: set when the topic also carries an inspection verdict for that process.
@@ -118,14 +118,21 @@ def _record_key(topic: str, document: dict[str, Any], payload: bytes, received: 
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
-def parse_payload(binding: TopicBinding, payload: bytes, received_at: datetime) -> ParsedMessage:
-    """Map one message to records. Raises ``PayloadError`` if the message as a whole is bad."""
+def parse_payload(
+    binding: TopicBinding, payload: bytes, received_at: datetime, topic: str | None = None
+) -> ParsedMessage:
+    """Map one message to records. Raises ``PayloadError`` if the message as a whole is bad.
+
+    ``topic`` is the topic the message came on, when the binding's is a filter with
+    wildcards: the records' identity and source name it, not the filter.
+    """
     document = _decode(payload)
     when = _time(document, received_at)
     part = _text(document, "serial", "part")
     lot = _text(document, "lot")
-    key = _record_key(binding.topic, document, payload, received_at)
-    source = f"mqtt:{binding.topic}"
+    topic = topic or binding.topic
+    key = _record_key(topic, document, payload, received_at)
+    source = f"mqtt:{topic}"
     out = ParsedMessage()
     for path, characteristic in binding.fields:
         try:

@@ -41,14 +41,32 @@ class OpcuaSource(_Strict):
 
 
 class MqttSource(_Strict):
-    topic: str = Field(min_length=1)
+    topic: str = Field(
+        min_length=1,
+        max_length=65535,
+        description="topic or topic filter: + stands for one level, a final # for the rest "
+        "(plant/line1/+/result)",
+    )
     field: str = Field(min_length=1, description="dotted path into the JSON payload")
 
-    @model_validator(mode="after")
-    def _no_wildcards(self) -> MqttSource:
-        if "+" in self.topic or "#" in self.topic:
-            raise ValueError("topic wildcards (+, #) are not supported yet; name the topic")
-        return self
+    @field_validator("topic")
+    @classmethod
+    def _valid_filter(cls, topic: str) -> str:
+        check_topic_filter(topic)
+        return topic
+
+
+def check_topic_filter(topic: str) -> None:
+    """Raise ValueError unless ``topic`` is a valid MQTT topic filter (MQTT 3.1.1 §4.7):
+    ``+`` fills a whole level, ``#`` only the last one, no NUL character."""
+    if "\x00" in topic:
+        raise ValueError("a topic cannot contain the NUL character")
+    levels = topic.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise ValueError(f"'#' must be a whole level and the last one: {topic!r}")
+        if "+" in level and level != "+":
+            raise ValueError(f"'+' must be a whole level (a/+/c, not a/b+/c): {topic!r}")
 
 
 class SparkplugSource(_Strict):

@@ -228,3 +228,77 @@ async def test_a_message_received_but_never_stored_is_redelivered_to_the_next_se
 
     assert await sqlite_store.count_measurements() == 2
     assert await sqlite_store.count_verdicts() == 1
+
+
+STATIONS = "demo/line2/+/result"  # one filter for every vision station of line 2
+EVERYTHING = "demo/#"
+
+
+def _offline(bindings: Mapping[str, TopicBinding]) -> MqttCollector:
+    """A collector never started: its message mapping (``to_submission``) is pure."""
+    return MqttCollector(MqttOptions("127.0.0.1"), bindings, Pipeline.__new__(Pipeline))
+
+
+def test_a_topic_filter_maps_every_matching_topic_and_names_the_real_one() -> None:
+    bindings = {STATIONS: TopicBinding(STATIONS, (("features.gap_mm", "line2.vision.gap"),))}
+    collector = _offline(bindings)
+    now = datetime.now(UTC)
+
+    east = collector.to_submission("demo/line2/east/result", _result(1), now)
+    west = collector.to_submission("demo/line2/west/result", _result(1), now)
+    [a], [b] = east.measurements, west.measurements
+    assert (a.source, b.source) == ("mqtt:demo/line2/east/result", "mqtt:demo/line2/west/result")
+    assert a.ingest_id != b.ingest_id  # the same serial at two stations: two readings
+    # the exact topic keeps the identity it had before filters existed
+    exact = _offline(BINDINGS)
+    [same] = [m for m in exact.to_submission(TOPIC, _result(1), now).measurements
+              if m.characteristic == "line2.vision.gap"]  # fmt: skip
+    assert (
+        same.ingest_id == collector.to_submission(TOPIC, _result(1), now).measurements[0].ingest_id
+    )
+
+    for outside in ("demo/line2/east/result/raw", "demo/line3/east/result", "demo/line2/result"):
+        [letter] = collector.to_submission(outside, _result(1), now).dead_letters
+        assert letter.reason == f"topic: no characteristic is configured for {outside!r}"
+
+
+def test_overlapping_filters_give_each_characteristic_once() -> None:
+    bindings = {
+        TOPIC: CAMERA,
+        STATIONS: TopicBinding(STATIONS, (("features.gap_mm", "line2.vision.gap"),)),
+        EVERYTHING: TopicBinding(EVERYTHING, (("features.offset_mm", "line2.vision.offset"),)),
+    }
+    collector = _offline(bindings)
+
+    sub = collector.to_submission(TOPIC, _result(3), datetime.now(UTC))
+
+    assert sorted(m.characteristic for m in sub.measurements) == sorted(KNOWN)
+    assert len(sub.verdicts) == 1
+    assert sub.dead_letters == []
+    # a bad payload is refused once, not once per matching filter
+    [letter] = collector.to_submission(TOPIC, b"not json", datetime.now(UTC)).dead_letters
+    assert letter.reason.startswith("payload: not valid JSON")
+
+
+async def test_a_wildcard_subscription_stores_each_stations_results(
+    mosquitto: Broker, sqlite_store: SqliteStore
+) -> None:
+    gap = TopicBinding(STATIONS, (("features.gap_mm", "line2.vision.gap"),))
+    pipeline = Pipeline(sqlite_store, KNOWN, RecordingEvaluator())
+
+    async with running(pipeline), _collecting(mosquitto, pipeline, {**BINDINGS, STATIONS: gap}):
+        await _publish(
+            mosquitto,
+            ("demo/line2/east/result", _result(1, 1.51)),
+            ("demo/line2/west/result", _result(1, 1.52)),
+            ("demo/line2/west/result/raw", _result(2, 9.99)),  # a level deeper: not matched
+        )
+        await wait_until(_stored(sqlite_store, 2), what="both stations' gaps")
+        await pipeline.drain()
+
+    gaps = await sqlite_store.recent_measurements("line2.vision.gap", 10)
+    assert sorted((m.value, m.source) for m in gaps) == [
+        (1.51, "mqtt:demo/line2/east/result"),
+        (1.52, "mqtt:demo/line2/west/result"),
+    ]
+    assert await sqlite_store.list_dead_letters() == []  # never subscribed to the deeper one

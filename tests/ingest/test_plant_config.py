@@ -98,14 +98,14 @@ BAD_DOCUMENTS = [
         id="neither source",
     ),
     pytest.param(
-        _with(lambda d: _char(d)["source"]["mqtt"].update(topic="l1/+/result")),
-        f"{CHAR} > source > mqtt: topic wildcards (+, #) are not supported yet",
-        id="topic wildcard +",
+        _with(lambda d: _char(d)["source"]["mqtt"].update(topic="l1/st+/result")),
+        f"{CHAR} > source > mqtt > topic: '+' must be a whole level",
+        id="topic wildcard + inside a level",
     ),
     pytest.param(
-        _with(lambda d: _char(d)["source"]["mqtt"].update(topic="l1/#")),
-        f"{CHAR} > source > mqtt: topic wildcards",
-        id="topic wildcard #",
+        _with(lambda d: _char(d)["source"]["mqtt"].update(topic="l1/#/result")),
+        f"{CHAR} > source > mqtt > topic: '#' must be a whole level and the last",
+        id="topic wildcard # not last",
     ),
     pytest.param(
         _with(lambda d: _char(d).update(source={"opcua": {"node_id": "Demo/x"}})),
@@ -213,6 +213,16 @@ def test_a_good_document_parses() -> None:
     plant = parse_plant_config(_document())
 
     assert [c.id for _, _, c in plant.iter_characteristics()] == ["c1"]
+
+
+@pytest.mark.parametrize("topic", ["l1/+/result", "l1/#", "+/p1/+", "#", "l1/p1/result"])
+def test_mqtt_topic_filters_with_wildcards_are_accepted(topic: str) -> None:
+    plant = parse_plant_config(_with(lambda d: _char(d)["source"]["mqtt"].update(topic=topic)))
+
+    [(_, _, char)] = plant.iter_characteristics()
+    assert char.source is not None
+    assert char.source.mqtt is not None
+    assert char.source.mqtt.topic == topic
 
 
 @pytest.mark.parametrize(("document", "expected"), BAD_DOCUMENTS)
