@@ -22,6 +22,7 @@ from app.monitor import Monitor
 from app.notifications import Notifications
 from ingest import FlushResult
 from ingest.pipeline import Pipeline
+from ingest.sparkplug_host import SparkplugHost
 
 LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86_400)
 
@@ -240,3 +241,40 @@ class AttributeCollector(Collector):
             line, _, short = process.partition(".")
             gauge.add_metric([line, short], p)
         yield gauge
+
+
+class SparkplugCollector(Collector):
+    """The Sparkplug B host's messages, what it dropped (by why), its rebirth requests and
+    the characteristics made stale by a death: a camera that keeps rebirthing or a node
+    whose data is dropped shows here before its charts go quiet."""
+
+    def __init__(self, host: SparkplugHost) -> None:
+        self._host = host
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        host = self._host
+        yield CounterMetricFamily(
+            "spcmon_sparkplug_messages",
+            "Sparkplug B messages received by the host application",
+            value=host.messages_received,
+        )
+        dropped = CounterMetricFamily(
+            "spcmon_sparkplug_dropped_messages",
+            "Sparkplug B messages acknowledged with nothing stored, by why (duplicate, "
+            "stale_death, node_death, device_death, nothing_mapped, before_birth, command)",
+            labels=["reason"],
+        )
+        for reason, count in sorted(host.dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
+        yield CounterMetricFamily(
+            "spcmon_sparkplug_rebirths_requested",
+            "Rebirth NCMDs sent to edge nodes (sequence gaps, data before a birth)",
+            value=host.rebirths_requested,
+        )
+        yield GaugeMetricFamily(
+            "spcmon_sparkplug_stale_characteristics",
+            "Characteristics whose edge node or device died (or whose broker was lost) "
+            "since their last birth",
+            value=len(host.stale_characteristics()),
+        )

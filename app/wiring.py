@@ -26,6 +26,7 @@ from app.metrics import (
     AlertCollector,
     AttributeCollector,
     IngestMetrics,
+    SparkplugCollector,
     SpcCollector,
     SpoolCollector,
     register_build_info,
@@ -263,6 +264,7 @@ class Service:
             self.sparkplug = SparkplugHost(
                 self._mqtt_options(client_id), host_options, metrics, self.pipeline
             )
+            self.registry.register(SparkplugCollector(self.sparkplug))
         elif metrics:
             _log.warning("Sparkplug sources configured but SPCMON_MQTT__URL is not set")
         opc = self.settings.opcua

@@ -18,7 +18,10 @@ import anyio.to_thread
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from app.metrics import SparkplugCollector
 from ingest.model import Quality
 from ingest.mqtt import MqttOptions
 from ingest.pipeline import Pipeline
@@ -215,6 +218,21 @@ async def test_a_node_born_before_the_host_is_asked_to_rebirth_and_its_part_is_k
     assert letter.source == f"sparkplug:spBv1.0/demo/DDATA/camera1/{DEVICE}"
     assert json.loads(letter.payload)["metrics"][0]["string_value"] == second["serial"]
     assert host.rebirths_requested == 1
+    exposed = _exposed(host)  # what Prometheus scrapes
+    assert exposed[("spcmon_sparkplug_rebirths_requested_total", ())] == 1
+    assert exposed[("spcmon_sparkplug_messages_total", ())] == host.messages_received >= 3
+
+
+def _exposed(host: SparkplugHost) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The host's samples as the service's /metrics shows them: (name, labels) -> value."""
+    registry = CollectorRegistry()
+    registry.register(SparkplugCollector(host))
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 async def test_a_clean_camera_stop_makes_its_characteristics_stale_until_its_next_birth(
@@ -238,6 +256,9 @@ async def test_a_clean_camera_stop_makes_its_characteristics_stale_until_its_nex
 
     assert stale == {GAP, OFFSET}
     assert deaths == [[GAP, OFFSET]]  # by the DDEATH; the NDEATH finds them stale already
+    exposed = _exposed(host)
+    assert exposed[("spcmon_sparkplug_dropped_messages_total", (("reason", "node_death"),))] == 1
+    assert exposed[("spcmon_sparkplug_stale_characteristics", ())] == 0  # reborn since
 
 
 # --- with hand-driven edge sessions -------------------------------------------------------
