@@ -117,17 +117,23 @@ class CapabilityLedger:
 
         Values of characteristics missing from ``records`` are skipped.
         """
+        hour, hour_start, hour_end = None, 0.0, 0.0
         for m in items:
             record = records.get(m.characteristic)
             if record is None:
                 continue
+            stamp = m.time.timestamp()
+            if hour is None or not hour_start <= stamp < hour_end:  # a batch's values share
+                hour = hour_of(m.time)  # their hour mostly: its start is built once
+                hour_start = hour.timestamp()
+                hour_end = hour_start + 3600.0
             chain = self._chains.get(m.characteristic)
             if chain is None:
                 chain = self._chains[m.characteristic] = _Chain(
                     shift_of(record, m.value), skip=self._skips.pop(m.characteristic, 0)
                 )
             x = float(m.value)
-            acc = self._acc(m.characteristic, hour_of(m.time), chain.shift)
+            acc = self._acc(m.characteristic, hour, chain.shift)
             d = x - chain.shift
             acc.n += 1
             acc.sum_d += d

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,16 +34,47 @@ _log = logging.getLogger(__name__)
 EVENT_KINDS = ("point", "violation", "alarm", "warning")
 
 
-@dataclass(frozen=True)
-class Event:
-    """One published event; ``data`` is JSON-ready and names its characteristic."""
+Data = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
-    id: int
-    kind: str  # one of EVENT_KINDS
-    characteristic: str
-    line: str | None
-    process: str | None
-    data: Mapping[str, Any]
+
+class Event:
+    """One published event; ``data`` is JSON-ready and names its characteristic, line and
+    process.
+
+    The data may be given as a function, called on first use: a plant's every live point
+    is an event, and most are never sent (no subscriber, or one filtering them out).
+    """
+
+    __slots__ = ("_data", "_given", "characteristic", "id", "kind", "line", "process")
+
+    def __init__(
+        self,
+        id: int,
+        kind: str,  # one of EVENT_KINDS
+        characteristic: str,
+        line: str | None,
+        process: str | None,
+        data: Data,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.characteristic = characteristic
+        self.line = line
+        self.process = process
+        self._given: Data | None = data
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        if self._data is None:
+            given = self._given
+            raw = given() if callable(given) else (given or {})
+            self._data = {
+                "characteristic": self.characteristic, "line": self.line,
+                "process": self.process, **raw,
+            }  # fmt: skip
+            self._given = None  # what the function held (a measurement) can go
+        return self._data
 
 
 @dataclass(frozen=True)
@@ -162,16 +193,18 @@ class EventBus:
     def publish(
         self,
         kind: str,
-        data: Mapping[str, Any],
+        data: Data,
         *,
         characteristic: str,
         line: str | None,
         process: str | None,
     ) -> Event:
-        """Number the event, keep it for replay and queue it for every matching subscriber."""
+        """Number the event, keep it for replay and queue it for every matching subscriber.
+
+        ``data`` may be a function giving the data: it is called when first needed.
+        """
         self._last_id += 1
-        payload = {"characteristic": characteristic, "line": line, "process": process, **data}
-        event = Event(self._last_id, kind, characteristic, line, process, payload)
+        event = Event(self._last_id, kind, characteristic, line, process, data)
         self._recent.append(event)
         for subscription in list(self._subscribers):
             if not subscription.offer(event):

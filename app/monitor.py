@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 
 import anyio.to_thread
 
@@ -22,7 +22,14 @@ from alerts.early_warnings import EarlyWarning
 from alerts.signals import pattern_sizes
 from app.capability_ledger import CapabilityLedger
 from app.early_warning_feed import EarlyWarningFeed
-from app.events import EventBus, alarm_data, point_data, violation_data, warning_data
+from app.events import (
+    Data,
+    EventBus,
+    alarm_data,
+    point_data,
+    violation_data,
+    warning_data,
+)
 from ingest import AlarmRecord, CharacteristicRecord, Measurement, Store, StoredLimits
 from spc import (
     BatchResult,
@@ -253,12 +260,13 @@ class Monitor:
     ) -> None:
         # a batch's points first, then its violations (each in batch order)
         for m in items:
-            if m.characteristic in in_force:
-                self._publish("point", m.characteristic, point_data(m, in_force[m.characteristic]))
+            if m.characteristic in in_force:  # the data only when a subscriber wants it
+                data = partial(point_data, m, in_force[m.characteristic])
+                self._publish("point", m.characteristic, data)
         for s in signals:
             self._publish("violation", s.characteristic, violation_data(s))
 
-    def _publish(self, kind: str, characteristic: str, data: Mapping[str, Any]) -> None:
+    def _publish(self, kind: str, characteristic: str, data: Data) -> None:
         if self.events is None:
             return
         record = self._records.get(characteristic)
