@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+from collections import deque
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -22,6 +24,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -34,6 +37,8 @@ _log = logging.getLogger(__name__)
 
 MAX_BATCH_POINTS = 5000
 MAX_QUEUED_SUBMISSIONS = 1000
+# submissions a foreign thread may have on their way to the queue before it waits
+MAX_IN_TRANSIT = 64
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -126,6 +131,10 @@ class Pipeline:
         self._observer = observer
         self._max_batch = max_batch
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(max_queued)
+        # submissions from foreign threads not yet in the queue (see submit_from_thread)
+        self._in_transit = 0
+        self._transit_lock = threading.Lock()
+        self._transit = threading.local()  # each thread's futures, oldest first
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = False
         self._flushing = asyncio.Lock()  # held for each batch's store-and-evaluate
@@ -141,7 +150,8 @@ class Pipeline:
 
     @property
     def queued(self) -> int:
-        return self._queue.qsize()
+        """Submissions waiting: in the queue, or on their way to it from other threads."""
+        return self._queue.qsize() + self._in_transit
 
     async def submit(self, submission: Submission) -> None:
         """Queue a submission; waits while the queue is full (backpressure)."""
@@ -163,11 +173,29 @@ class Pipeline:
         await done
 
     def submit_from_thread(self, submission: Submission, timeout_s: float | None = None) -> None:
-        """Queue from a foreign thread (paho's); blocks that thread while the queue is full."""
+        """Queue from a foreign thread (paho's), in order, without waiting for the event
+        loop each time: only when ``MAX_IN_TRANSIT`` of this thread's submissions are still
+        on their way does it wait for the oldest, so a full queue blocks the thread (flow
+        control). Waiting for the loop at every message cost a switch of interpreter per
+        message; an error of an earlier submission is raised here."""
         if self._loop is None:
             raise RuntimeError("the pipeline is not running")
-        future = asyncio.run_coroutine_threadsafe(self.submit(submission), self._loop)
-        future.result(timeout_s)
+        with self._transit_lock:
+            self._in_transit += 1
+        mine: deque[Future[None]] | None = getattr(self._transit, "futures", None)
+        if mine is None:
+            mine = self._transit.futures = deque()
+        mine.append(asyncio.run_coroutine_threadsafe(self._submit_in_transit(submission),
+                                                     self._loop))  # fmt: skip
+        while mine and (mine[0].done() or len(mine) > MAX_IN_TRANSIT):
+            mine.popleft().result(timeout_s)
+
+    async def _submit_in_transit(self, submission: Submission) -> None:
+        try:
+            await self.submit(submission)
+        finally:
+            with self._transit_lock:
+                self._in_transit -= 1
 
     async def run(self) -> None:
         """Process submissions until cancelled."""
@@ -205,7 +233,7 @@ class Pipeline:
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        while self._busy or not self._queue.empty():
+        while self._busy or not self._queue.empty() or self._in_transit:
             if deadline is not None and loop.time() > deadline:
                 return False
             await asyncio.sleep(0.01)

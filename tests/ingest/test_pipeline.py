@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,7 +12,14 @@ import pytest
 
 from ingest.errors import StoreError
 from ingest.model import DeadLetter, InspectionVerdict, Measurement, Quality
-from ingest.pipeline import Evaluator, FlushResult, Pipeline, PipelineObserver, Submission
+from ingest.pipeline import (
+    MAX_IN_TRANSIT,
+    Evaluator,
+    FlushResult,
+    Pipeline,
+    PipelineObserver,
+    Submission,
+)
 from ingest.sqlite_store import SqliteStore
 from tests.ingest.pipelines import RecordingEvaluator, running, wait_until
 from tests.ingest.records import T0, cost_event, measurement, verdict
@@ -420,3 +428,46 @@ async def test_submit_and_wait_returns_only_after_the_points_are_evaluated(
     async with running(pipeline):
         await pipeline.submit_and_wait(Submission(measurements=[measurement(0)]))
         assert [m.ingest_id for m in evaluator.evaluated] == [measurement(0).ingest_id]
+
+
+class BlockingEvaluator(RecordingEvaluator):
+    """Holds the pipeline in its first evaluation until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = anyio.Event()
+
+    async def evaluate(self, measurements: Sequence[Measurement], live: bool) -> None:
+        await self.release.wait()
+        await super().evaluate(measurements, live)
+
+
+async def test_a_foreign_thread_submits_without_waiting_until_the_queue_is_full(
+    sqlite_store: SqliteStore,
+) -> None:
+    evaluator = BlockingEvaluator()
+    pipeline = Pipeline(sqlite_store, KNOWN, evaluator, max_queued=2)
+    total = MAX_IN_TRANSIT + 40
+    returned: list[int] = []
+
+    def producer() -> None:  # paho's thread, say: one submission per message, in order
+        for i in range(total):
+            pipeline.submit_from_thread(Submission(measurements=[measurement(i)]))
+            returned.append(i)
+
+    async with running(pipeline):
+        thread = threading.Thread(target=producer, daemon=True)
+        thread.start()
+        await wait_until(lambda: len(returned) >= MAX_IN_TRANSIT, what="calls not waiting")
+        await anyio.sleep(0.3)
+        # flow control: one in evaluation, two queued, the rest on their way, then it waits
+        assert thread.is_alive()
+        assert MAX_IN_TRANSIT <= len(returned) <= 1 + 2 + MAX_IN_TRANSIT + 1
+        evaluator.release.set()
+        await wait_until(lambda: not thread.is_alive(), what="the producer to finish")
+        await pipeline.drain()
+
+    assert returned == list(range(total))
+    stored = await sqlite_store.recent_measurements("c1", total + 10)
+    assert [m.ingest_id for m in stored] == [measurement(i).ingest_id for i in range(total)]
+    assert [m.ingest_id for m in evaluator.evaluated] == [m.ingest_id for m in stored]
