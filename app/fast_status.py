@@ -32,7 +32,7 @@ async def answer_status(service: Service, scope: Scope, send: Send) -> bool:
 
     Returns ``False``, having sent nothing, for any other request.
     """
-    path: str = scope["path"]
+    path = _route_path(scope)
     if scope["method"] != "GET" or not path.startswith(PREFIX) or not path.endswith(SUFFIX):
         return False
     characteristic = path[len(PREFIX) : -len(SUFFIX)]
@@ -50,14 +50,13 @@ async def answer_status(service: Service, scope: Scope, send: Send) -> bool:
             if_none_match = value.decode("latin-1")
     try:
         principal = principal_for(service, _token(authorization, api_key))
+        record = service.monitor.record(characteristic)
+        if record is None or not grants(principal.role, Role.VIEWER):
+            return False
+        body, etag = status_answer(service, record)
     except Unauthorized:
         return False
-    record = service.monitor.record(characteristic)
-    if record is None or not grants(principal.role, Role.VIEWER):
-        return False
-    try:
-        body, etag = status_answer(service, record)
-    except Exception:  # the route raises it again and answers with the usual problem
+    except Exception:  # the route meets it again and answers with the usual problem
         _log.exception("status of %s: the fast path failed; handing over", characteristic)
         return False
     headers = [(b"etag", etag.encode("latin-1")), (b"cache-control", b"no-cache")]
@@ -72,6 +71,16 @@ async def answer_status(service: Service, scope: Scope, send: Send) -> bool:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
     return True
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the root path (``--root-path``, a proxy's
+    prefix), which uvicorn leaves in ``path``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] == "/":
+        return path[len(root) :]
+    return path
 
 
 def _token(authorization: str | None, api_key: str | None) -> str | None:

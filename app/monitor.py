@@ -241,7 +241,8 @@ class Monitor:
 
     def publish_alarm(self, alarm: AlarmRecord) -> None:
         """The alarm manager's change hook: an ``alarm`` event for every saved state."""
-        self._bump(alarm.characteristic)
+        for characteristic in alarm.characteristics:  # each one's status shows the incident
+            self._bump(characteristic)
         self._publish("alarm", alarm.characteristic, alarm_data(alarm))
 
     def _versions_in_force(self, items: Sequence[Measurement]) -> dict[str, int | None]:

@@ -384,14 +384,16 @@ class Service:
             tick += 1
             try:
                 found: list[EarlyWarning] = []
-                for _ in range(0, feed.max_per_call, EARLY_WARNING_CHUNK):
-                    if not feed.due():
-                        break
-                    found += feed.evaluate_due(limit=EARLY_WARNING_CHUNK)
-                    await asyncio.sleep(0)  # requests waiting are answered in between
-                if tick % 5 == 0:
-                    found += feed.check_quiet(datetime.now(UTC))
-                feed.tell(found)
+                try:
+                    for _ in range(0, feed.max_per_call, EARLY_WARNING_CHUNK):
+                        if not feed.due():
+                            break
+                        found += feed.evaluate_due(limit=EARLY_WARNING_CHUNK)
+                        await asyncio.sleep(0)  # requests waiting are answered in between
+                    if tick % 5 == 0:
+                        found += feed.check_quiet(datetime.now(UTC))
+                finally:  # what earlier chunks found is told even if a later one fails
+                    feed.tell(found)
             except Exception:  # advice must not end for good over one bad batch
                 _log.exception("could not evaluate the early warnings")
 

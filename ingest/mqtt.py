@@ -147,6 +147,21 @@ def _set_tls(client: mqtt.Client, tls: MqttTls) -> None:
         raise MqttConfigError(f"MQTT TLS: cannot load {names}: {exc}") from exc
 
 
+def covers(general: str, specific: str) -> bool:
+    """Whether every topic matching the filter ``specific`` also matches ``general``."""
+    g, f = general.split("/"), specific.split("/")
+    if f[0].startswith("$") and g[0] in ("+", "#"):
+        return False  # wildcards never match a $-topic's first level
+    for i, level in enumerate(g):
+        if level == "#":
+            return True  # the rest, and the parent level itself
+        if i >= len(f) or f[i] == "#":
+            return False
+        if level != "+" and level != f[i]:
+            return False  # a literal covers only that literal, never '+'
+    return len(g) == len(f)
+
+
 def _dead_letter(topic: str, payload: bytes, error: PayloadError, now: datetime) -> DeadLetter:
     return DeadLetter(
         received_at=now,
@@ -178,6 +193,15 @@ class MqttCollector:
     def topics(self) -> list[str]:
         return sorted(self._bindings)
 
+    @property
+    def subscriptions(self) -> list[str]:
+        """The topics and filters subscribed to: those no other one covers. A broker may
+        deliver a message once per matching subscription (MQTT 5 does); each message is
+        mapped to every binding that matches it anyway."""
+        return sorted(
+            t for t in self._bindings if not any(covers(o, t) for o in self._bindings if o != t)
+        )
+
     def start(self) -> None:
         """Connect in the background; paho reconnects by itself with backoff."""
         connect_in_background(self._client, self._options, persistent=True)
@@ -193,7 +217,7 @@ class MqttCollector:
     def pause(self) -> None:
         """Stop new deliveries (unsubscribe); acknowledgements still go out."""
         if self._bindings and self.connected:
-            self._client.unsubscribe(list(self._bindings))
+            self._client.unsubscribe(self.subscriptions)
 
     def stop(self) -> None:
         """Disconnect; call after the pipeline drained so queued PUBACKs are sent first."""
@@ -209,7 +233,7 @@ class MqttCollector:
             return
         self.connected = True
         if self._bindings:
-            client.subscribe([(topic, 1) for topic in self._bindings])
+            client.subscribe([(topic, 1) for topic in self.subscriptions])
         _log.info("MQTT connected (session present: %s)", getattr(flags, "session_present", "?"))
 
     def _on_disconnect(

@@ -24,7 +24,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -37,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 MAX_BATCH_POINTS = 5000
 MAX_QUEUED_SUBMISSIONS = 1000
-# submissions a foreign thread may have on their way to the queue before it waits
+# submissions foreign threads may have on their way to the queue before they wait
 MAX_IN_TRANSIT = 64
 RETRY_DELAYS_S = (0.1, 0.5, 1.0, 2.0, 5.0)
 
@@ -131,10 +130,11 @@ class Pipeline:
         self._observer = observer
         self._max_batch = max_batch
         self._queue: asyncio.Queue[Submission] = asyncio.Queue(max_queued)
-        # submissions from foreign threads not yet in the queue (see submit_from_thread)
-        self._in_transit = 0
-        self._transit_lock = threading.Lock()
-        self._transit = threading.local()  # each thread's futures, oldest first
+        # submissions from foreign threads on their way to the queue, oldest first, moved
+        # into it by one task in that order (see submit_from_thread)
+        self._handover: deque[Submission] = deque()
+        self._handover_slots = threading.Semaphore(MAX_IN_TRANSIT)
+        self._mover: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = False
         self._flushing = asyncio.Lock()  # held for each batch's store-and-evaluate
@@ -151,7 +151,7 @@ class Pipeline:
     @property
     def queued(self) -> int:
         """Submissions waiting: in the queue, or on their way to it from other threads."""
-        return self._queue.qsize() + self._in_transit
+        return self._queue.qsize() + len(self._handover)
 
     async def submit(self, submission: Submission) -> None:
         """Queue a submission; waits while the queue is full (backpressure)."""
@@ -173,29 +173,32 @@ class Pipeline:
         await done
 
     def submit_from_thread(self, submission: Submission, timeout_s: float | None = None) -> None:
-        """Queue from a foreign thread (paho's), in order, without waiting for the event
-        loop each time: only when ``MAX_IN_TRANSIT`` of this thread's submissions are still
-        on their way does it wait for the oldest, so a full queue blocks the thread (flow
-        control). Waiting for the loop at every message cost a switch of interpreter per
-        message; an error of an earlier submission is raised here."""
-        if self._loop is None:
+        """Queue from a foreign thread (paho's) without waiting for the event loop each
+        time; submissions keep their order. Only when ``MAX_IN_TRANSIT`` submissions are
+        still on their way does the thread wait, so a full queue blocks it (flow
+        control); TimeoutError after ``timeout_s``. Waiting for the loop at every message
+        cost a switch of interpreter per message."""
+        loop = self._loop
+        if loop is None:
             raise RuntimeError("the pipeline is not running")
-        with self._transit_lock:
-            self._in_transit += 1
-        mine: deque[Future[None]] | None = getattr(self._transit, "futures", None)
-        if mine is None:
-            mine = self._transit.futures = deque()
-        mine.append(asyncio.run_coroutine_threadsafe(self._submit_in_transit(submission),
-                                                     self._loop))  # fmt: skip
-        while mine and (mine[0].done() or len(mine) > MAX_IN_TRANSIT):
-            mine.popleft().result(timeout_s)
+        if not self._handover_slots.acquire(timeout=timeout_s):
+            raise TimeoutError(f"the pipeline's queue stayed full for {timeout_s} s")
+        self._handover.append(submission)
+        loop.call_soon_threadsafe(self._move_handover)
 
-    async def _submit_in_transit(self, submission: Submission) -> None:
-        try:
-            await self.submit(submission)
-        finally:
-            with self._transit_lock:
-                self._in_transit -= 1
+    def _move_handover(self) -> None:
+        """(On the loop) one task moves the handed-over submissions, oldest first: a task
+        per submission would let a later one overtake an earlier one at a full queue."""
+        if self._mover is None or self._mover.done():
+            self._mover = asyncio.get_running_loop().create_task(self._move_all())
+
+    async def _move_all(self) -> None:
+        while self._handover:
+            try:
+                await self.submit(self._handover[0])
+            finally:  # cancelled at shutdown: unacknowledged, the sender sends it again
+                self._handover.popleft()
+                self._handover_slots.release()
 
     async def run(self) -> None:
         """Process submissions until cancelled."""
@@ -233,7 +236,7 @@ class Pipeline:
         """
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        while self._busy or not self._queue.empty() or self._in_transit:
+        while self._busy or not self._queue.empty() or self._handover:
             if deadline is not None and loop.time() > deadline:
                 return False
             await asyncio.sleep(0.01)

@@ -61,6 +61,8 @@ def check_topic_filter(topic: str) -> None:
     ``+`` fills a whole level, ``#`` only the last one, no NUL character."""
     if "\x00" in topic:
         raise ValueError("a topic cannot contain the NUL character")
+    if topic.startswith(("$share/", "$queue/")):
+        raise ValueError(f"shared subscriptions are not supported; name the topic: {topic!r}")
     levels = topic.split("/")
     for i, level in enumerate(levels):
         if "#" in level and (level != "#" or i != len(levels) - 1):

@@ -8,6 +8,7 @@ fast path must have answered just the requests it is meant to answer.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -138,3 +139,19 @@ def test_anonymous_read_is_honoured(tmp_path: Any, demo_config_path: Any) -> Non
         fast, routed = _both_ways(client, STATUS, {})
         _same(fast, routed)
         assert fast.status_code == 200
+
+
+def test_an_incident_change_renews_the_status_of_each_characteristic_it_concerns(
+    client: TestClient,
+) -> None:
+    other = "line1.turning.length"
+    before = {c: client.get(f"/api/v1/characteristics/{c}/status").json() for c in (CHAR, other)}
+    service = client.app.state.service  # type: ignore[attr-defined]
+    [incident] = service.alarms.open_alarms(CHAR)
+    grouped = replace(incident, details=replace(incident.details, characteristics=(CHAR, other)))
+    service.alarms._open[incident.id] = grouped  # as when the incident absorbed a signal
+    service.monitor.publish_alarm(grouped)  # what the manager tells after saving it
+
+    after = client.get(f"/api/v1/characteristics/{other}/status").json()
+    assert not before[other]["open_alarms"]
+    assert [a["id"] for a in after["open_alarms"]] == [incident.id]

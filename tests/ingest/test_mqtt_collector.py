@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.mqtt import MqttCollector, MqttOptions
+from ingest.mqtt import MqttCollector, MqttOptions, covers
 from ingest.mqtt_payload import TopicBinding
 from ingest.pipeline import Pipeline
 from ingest.sqlite_store import SqliteStore
@@ -77,9 +77,12 @@ async def _collecting(
     pipeline: Pipeline,
     bindings: Mapping[str, TopicBinding] = BINDINGS,
     client_id: str = "spcmon-test",
+    protocol: str = "3.1.1",
 ) -> AsyncIterator[MqttCollector]:
     """A started collector whose subscriptions are known to be live (a probe came through)."""
-    options = MqttOptions(broker.host, broker.port, client_id=client_id, keepalive_s=10)
+    options = MqttOptions(
+        broker.host, broker.port, client_id=client_id, keepalive_s=10, protocol=protocol
+    )
     collector = MqttCollector(options, bindings, pipeline)
     collector.start()
     try:
@@ -302,3 +305,54 @@ async def test_a_wildcard_subscription_stores_each_stations_results(
         (1.52, "mqtt:demo/line2/west/result"),
     ]
     assert await sqlite_store.list_dead_letters() == []  # never subscribed to the deeper one
+
+
+@pytest.mark.parametrize(
+    ("general", "specific", "covered"),
+    [
+        ("demo/#", "demo/line2/+/result", True),
+        ("demo/#", "demo", True),  # '#' matches the parent level too
+        ("demo/+/+/result", "demo/line2/+/result", True),
+        ("demo/line2/+/result", "demo/line2/vision/result", True),
+        ("demo/line2/vision/result", "demo/line2/+/result", False),
+        ("demo/+", "demo/#", False),
+        ("demo/+/result", "demo/line2/+/result", False),
+        ("#", "$SYS/broker/load", False),  # wildcards never match a $-topic's first level
+        ("+/a", "$x/a", False),
+    ],
+)
+def test_which_filter_covers_which(general: str, specific: str, covered: bool) -> None:
+    assert covers(general, specific) is covered
+
+
+def test_only_filters_no_other_covers_are_subscribed() -> None:
+    bindings = {
+        TOPIC: CAMERA,
+        STATIONS: TopicBinding(STATIONS, (("features.gap_mm", "line2.vision.gap"),)),
+        EVERYTHING: TopicBinding(EVERYTHING, (("features.offset_mm", "line2.vision.offset"),)),
+        PROBE: TopicBinding(PROBE),
+    }
+    assert _offline(bindings).subscriptions == sorted([EVERYTHING, PROBE])
+
+
+async def test_overlapping_filters_store_one_copy_over_mqtt_5(
+    mosquitto: Broker, sqlite_store: SqliteStore
+) -> None:
+    # MQTT 5 brokers deliver a message once per matching subscription; a result without
+    # serial or time is keyed on its receive time, so each copy would be a new reading
+    bindings = {
+        **BINDINGS,
+        STATIONS: TopicBinding(STATIONS, (("features.gap_mm", "line2.vision.gap"),)),
+        EVERYTHING: TopicBinding(EVERYTHING, (("features.offset_mm", "line2.vision.offset"),)),
+    }
+    pipeline = Pipeline(sqlite_store, KNOWN, RecordingEvaluator())
+    anonymous = json.dumps({"features": {"gap_mm": 1.5, "offset_mm": 0.02}}).encode()
+
+    async with running(pipeline), _collecting(mosquitto, pipeline, bindings, protocol="5"):
+        await _publish(mosquitto, (TOPIC, anonymous))
+        await wait_until(_stored(sqlite_store, 2), what="the gap and the offset")
+        await anyio.sleep(0.5)  # time for any further copy to arrive
+        await pipeline.drain()
+
+    assert await sqlite_store.count_measurements("line2.vision.gap") == 1
+    assert await sqlite_store.count_measurements("line2.vision.offset") == 1

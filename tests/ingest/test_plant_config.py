@@ -108,6 +108,11 @@ BAD_DOCUMENTS = [
         id="topic wildcard # not last",
     ),
     pytest.param(
+        _with(lambda d: _char(d)["source"]["mqtt"].update(topic="$share/spc/l1/+/result")),
+        f"{CHAR} > source > mqtt > topic: shared subscriptions are not supported",
+        id="shared subscription",
+    ),
+    pytest.param(
         _with(lambda d: _char(d).update(source={"opcua": {"node_id": "Demo/x"}})),
         f"{CHAR} > source > opcua > node_id: String should match pattern",
         id="malformed node id",
