@@ -154,6 +154,7 @@ async def delete_characteristic(
         service.monitor.unregister(characteristic_id)
         if service.warnings is not None:
             service.warnings.forget(characteristic_id)  # its waiting values and warnings
+        service.status_answers.forget(characteristic_id)  # its cached answers and parts
         await service.store.delete_characteristic(characteristic_id)
 
 

@@ -5,14 +5,18 @@
 import { api } from "./api.js";
 
 let grants = null; // null: not known (not asked yet, or the service could not say)
+let asked = 0; // the latest question: an older answer (a key changed since) is ignored
 
 /** Ask the service who the current key is; resolves either way. */
 export async function loadSession() {
+  const mine = ++asked;
+  let known = null;
   try {
-    grants = new Set((await api("api/v1/whoami")).grants);
+    known = new Set((await api("api/v1/whoami")).grants);
   } catch {
-    grants = null;
+    known = null;
   }
+  if (mine === asked) grants = known;
 }
 
 /** Whether the current key may act with `role` (true while that is not known). */
