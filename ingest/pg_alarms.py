@@ -17,8 +17,8 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     alarm_event,
-    details_from_json,
     details_to_json,
+    escalated_at,
 )
 
 
@@ -95,13 +95,14 @@ async def _save(conn: Conn, alarm: AlarmRecord) -> AlarmRecord:
 async def _stored(conn: Conn, alarm_id: int) -> tuple[Acknowledgement | None, str, datetime | None]:
     """The stored acknowledgement, state and escalation, the row locked until commit."""
     cur = await conn.execute(
-        "SELECT " + ACK_COLUMNS + ", state, details FROM alarms WHERE id = %s FOR UPDATE",
+        "SELECT " + ACK_COLUMNS + ", state, details->>'escalated_at' FROM alarms "
+        "WHERE id = %s FOR UPDATE",
         (alarm_id,),
     )
     row = await cur.fetchone()
     if row is None:
         raise StoreError(f"alarm {alarm_id}: no such alarm to update")
-    return ack_from_row(row[:5]), row[5], details_from_json(row[6]).escalated_at
+    return ack_from_row(row[:5]), row[5], escalated_at(row[6])
 
 
 async def get_alarm(conn: Conn, alarm_id: int) -> AlarmRecord | None:

@@ -26,8 +26,8 @@ from ingest.store import (
     AlarmEvent,
     AlarmRecord,
     alarm_event,
-    details_from_json,
     details_to_json,
+    escalated_at,
 )
 
 _ACK_COLUMNS = "acknowledged_by, acknowledged_us, ack_comment, ack_cause, ack_action"
@@ -105,12 +105,16 @@ def _stored(
     """The stored row's acknowledgement, state and escalation time."""
     row = None
     if alarm_id in _ID_RANGE:
+        # only the escalation time of the details: reading the whole evidence back at
+        # every update cost more than the update
         row = conn.execute(
-            f"SELECT {_ACK_COLUMNS}, state, details FROM alarms WHERE id = ?", (alarm_id,)
+            f"SELECT {_ACK_COLUMNS}, state, CASE WHEN json_valid(details) "
+            "THEN json_extract(details, '$.escalated_at') END FROM alarms WHERE id = ?",
+            (alarm_id,),
         ).fetchone()
     if row is None:
         raise StoreError(f"alarm {alarm_id}: no such alarm to update")
-    return ack_from_row(row[:5]), row[5], details_from_json(row[6]).escalated_at
+    return ack_from_row(row[:5]), row[5], escalated_at(row[6])
 
 
 def get_alarm(conn: sqlite3.Connection, alarm_id: int) -> AlarmRecord | None:

@@ -165,6 +165,11 @@ def details_to_json(details: IncidentDetails) -> str:
     )  # fmt: skip
 
 
+def escalated_at(text: str | None) -> datetime | None:
+    """The ``escalated_at`` of the details, as the database extracted it (ISO 8601)."""
+    return datetime.fromisoformat(text) if text else None
+
+
 def details_from_json(text: str | Mapping[str, Any] | None) -> IncidentDetails:
     """Inverse of `details_to_json` (PostgreSQL hands jsonb over already decoded)."""
     if not text:
