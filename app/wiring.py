@@ -385,10 +385,11 @@ class Service:
             try:
                 found: list[EarlyWarning] = []
                 try:
-                    for _ in range(0, feed.max_per_call, EARLY_WARNING_CHUNK):
+                    for start in range(0, feed.max_per_call, EARLY_WARNING_CHUNK):
                         if not feed.due():
                             break
-                        found += feed.evaluate_due(limit=EARLY_WARNING_CHUNK)
+                        chunk = min(EARLY_WARNING_CHUNK, feed.max_per_call - start)
+                        found += feed.evaluate_due(limit=chunk)
                         await asyncio.sleep(0)  # requests waiting are answered in between
                     if tick % 5 == 0:
                         found += feed.check_quiet(datetime.now(UTC))
