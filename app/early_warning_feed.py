@@ -6,9 +6,10 @@ interval, an autocorrelation), too much to run for every characteristic of every
 batch (500 characteristics: 200 ms). So ingest only hands the values over (`submit`,
 `submit_bad`: appends, microseconds), and a background task evaluates a characteristic
 once it has ``every_points`` new values or its oldest waiting value is ``max_wait_s`` old
-(`evaluate_due`, on a worker thread), in one call with all of them. A periodic check finds
-the sources gone quiet. Raised, escalated and cleared warnings are kept (``active``) and
-told to the listener (notifiers, event stream).
+(`evaluate_due`, a few characteristics per turn of the event loop), in one call with
+all of them. A periodic check finds the sources gone quiet. Raised, escalated and
+cleared warnings are kept (``active``) and told to the listener (notifiers, event
+stream).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ _log = logging.getLogger(__name__)
 Listener = Callable[[EarlyWarning], None]
 EVERY_POINTS = 25
 MAX_WAIT_S = 5.0
-MAX_PER_CALL = 100  # characteristics per evaluation call: ~40 ms of a worker thread
+MAX_PER_CALL = 100  # characteristics per evaluation round: ~40 ms of the interpreter
 
 
 @dataclass
@@ -63,7 +64,7 @@ class EarlyWarningFeed:
         self._evaluator = EarlyWarningEvaluator()
         self._context: dict[str, tuple[int | None, float | None, float | None]] = {}
         self._pending: dict[str, _Pending] = {}
-        self._pending_lock = threading.Lock()  # ingest appends while the worker takes
+        self._pending_lock = threading.Lock()  # callers may be on other threads (collectors)
         self._lock = threading.Lock()  # the evaluator is not thread-safe
 
     def submit(self, measurements: Sequence[Measurement]) -> None:

@@ -47,6 +47,7 @@ import numpy as np
 
 from app.local_broker import free_port
 from app.settings import SpcSettings
+from benchmarks.service_process import running_service, spcmon
 
 LINES, PROCESSES, CHARS = 5, 10, 10
 PRIME_POINTS = SpcSettings().baseline_size + 5  # past Phase I: limits frozen, capability live
@@ -312,40 +313,6 @@ def _plant_yaml() -> str:
     return "\n".join(out) + "\n"
 
 
-def _spcmon(*args: str, env: dict[str, str]) -> str:
-    command = [str(Path(sys.executable).with_name("spcmon")), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-
-
-@contextlib.contextmanager
-def _service(env: dict[str, str], config: Path, port: int, log: Path) -> Iterator[int]:
-    """`spcmon serve` in its own process until /healthz answers; stopped on exit."""
-    command = [str(Path(sys.executable).with_name("spcmon")), "serve", "--config", str(config)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 120
-            while not _healthy(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the service did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _row(res: Result) -> str:
     lat = np.array(res.latencies_ms or [np.nan])
     p50, p95, p99 = np.percentile(lat, [50, 95, 99])
@@ -401,14 +368,14 @@ def main() -> None:
         config = Path(tmp) / "plant.yaml"
         config.write_text(_plant_yaml(), encoding="utf-8")
         keys = [
-            _spcmon("keys", "create", "--name", f"bench-{role}", "--role", role, env=env).strip()
+            spcmon("keys", "create", "--name", f"bench-{role}", "--role", role, env=env).strip()
             for role in ("viewer", "ingest")
         ]
         ids = [f"line{li}.p{pi}.c{ci}" for li in range(LINES) for pi in range(PROCESSES)
                for ci in range(CHARS)]  # fmt: skip
         port = free_port()
         print(f"starting the service on 127.0.0.1:{port} ({len(ids)} characteristics) ...")
-        with _service(env, config, port, Path(tmp) / "service.log") as pid:
+        with running_service(env, config, port, Path(tmp) / "service.log") as pid:
             results = asyncio.run(_run(Load(port, pid, keys[0], keys[1], ids, args)))
     _report(results, args, load_before)
 

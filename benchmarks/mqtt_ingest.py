@@ -31,7 +31,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,6 +50,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from app.local_broker import Broker, free_port, running_mosquitto
 from app.settings import SpcSettings
+from benchmarks.service_process import running_service, spcmon
 
 BASELINE = SpcSettings().baseline_size  # parts per station before limits are frozen
 MEAN, SD = 10.0, 0.1
@@ -280,34 +280,6 @@ def _latency(run: Run, base: str, key: str) -> tuple[list[float], int, int]:
     return latencies, len(sent), count
 
 
-def _spcmon(*args: str, env: dict[str, str]) -> str:
-    command = [str(Path(sys.executable).with_name("spcmon")), *args]
-    return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-
-
-@contextlib.contextmanager
-def _service(env: dict[str, str], config: Path, port: int, log: Path) -> Iterator[None]:
-    command = [str(Path(sys.executable).with_name("spcmon")), "serve", "--config", str(config)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen([*command, "--port", str(port)], env=env, stdout=out, stderr=out)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the service did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
 @contextlib.contextmanager
 def _database(use_sqlite: bool) -> Iterator[str | None]:
     if use_sqlite:
@@ -386,10 +358,10 @@ def _with_service(
         env["SPCMON_DATABASE__URL"] = dsn
     config = tmp / "plant.yaml"
     config.write_text(_plant_yaml(run.lines, run.features), encoding="utf-8")
-    key = _spcmon("keys", "create", "--name", "bench", "--role", "viewer", env=env).strip()
+    key = spcmon("keys", "create", "--name", "bench", "--role", "viewer", env=env).strip()
     port = free_port()
     sqlite = None if dsn is not None else tmp / "data" / "spcmon.sqlite3"
-    with _service(env, config, port, tmp / "service.log"):
+    with running_service(env, config, port, tmp / "service.log"):
         print("  sustained ...", flush=True)
         sustained, offered = _sustained(run, dsn, sqlite)
         print("  latency ...", flush=True)
