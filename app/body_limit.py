@@ -21,10 +21,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = HTTPException(
-            413, f"the request body is over the limit of {self.max_bytes} bytes "
-            "(SPCMON_HTTP__MAX_BODY_BYTES); send smaller batches",
-        )  # fmt: skip
+        too_large = HTTPException(413, too_large_detail(self.max_bytes))
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self.app(scope, _refuse(too_large), send)
@@ -40,6 +37,14 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def too_large_detail(max_bytes: int) -> str:
+    """What a 413 answer says (the service's and the status front's)."""
+    return (
+        f"the request body is over the limit of {max_bytes} bytes "
+        "(SPCMON_HTTP__MAX_BODY_BYTES); send smaller batches"
+    )
 
 
 def _refuse(exc: HTTPException) -> Receive:

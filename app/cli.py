@@ -29,6 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     overrides = {"config": args.config} if args.config else {}
     settings = Settings(**overrides)
+    if args.core_dir is not None:
+        return _serve_behind_front(settings, args.core_dir)
     try:
         load_checked_plant(settings)  # refuse a bad plant file before anything starts
     except ConfigError as exc:
@@ -65,12 +67,45 @@ def _serve(args: argparse.Namespace) -> int:
     from app.log_format import configure_logging
 
     configure_logging(settings.log_level, settings.log_format)
+    host, port = args.host or settings.http.host, args.port or settings.http.port
+    if settings.http.status_front:
+        from app.status_front import StatusFront
+
+        front = StatusFront(settings, args.config)
+        server = uvicorn.Server(
+            uvicorn.Config(front, host=host, port=port, log_config=None,
+                           access_log=settings.http.access_log, lifespan="on")
+        )  # fmt: skip
+        front.on_core_exit = lambda: setattr(server, "should_exit", True)
+        server.run()
+        return 1 if front.core_failed or not server.started else 0
     uvicorn.run(
         create_app(settings),
-        host=args.host or settings.http.host,
-        port=args.port or settings.http.port,
+        host=host,
+        port=port,
         log_config=None,  # keep our handlers: text or JSON lines as configured
         access_log=settings.http.access_log,
+    )
+    return 0
+
+
+def _serve_behind_front(settings: Settings, core_dir: Path) -> int:
+    """The service as the status front's child: on its Unix sockets, until the front goes."""
+    import uvicorn
+
+    from app.core_process import FEED_SOCKET, HTTP_SOCKET, stop_when_parent_goes
+    from app.log_format import configure_logging
+    from app.main import create_app
+
+    configure_logging(settings.log_level, settings.log_format)
+    stop_when_parent_goes()
+    uvicorn.run(
+        create_app(settings, status_feed=core_dir / FEED_SOCKET),
+        uds=str(core_dir / HTTP_SOCKET),
+        log_config=None,
+        access_log=False,  # the front logs each request once
+        proxy_headers=True,
+        forwarded_allow_ips="*",  # a private socket: only the front can connect
     )
     return 0
 
@@ -311,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, help="plant config file (YAML)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--core-dir", type=Path, help=argparse.SUPPRESS)  # the front's child
     serve.set_defaults(func=_serve)
     demo = sub.add_parser("demo", help="simulated lines + broker + service on this machine")
     demo.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")

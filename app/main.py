@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -32,6 +33,7 @@ from app.body_limit import BodyLimitMiddleware
 from app.errors import PROBLEM, install_error_handlers
 from app.fast_status import answer_status
 from app.settings import Settings
+from app.status_feed import StatusFeed
 from app.wiring import Service
 
 _PROBLEM_REF = "#/components/schemas/ProblemPublic"
@@ -85,8 +87,12 @@ class SpcmonApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> SpcmonApp:
-    """Build the app; the store, engine and collectors open in its lifespan, not here."""
+def create_app(settings: Settings | None = None, status_feed: Path | None = None) -> SpcmonApp:
+    """Build the app; the store, engine and collectors open in its lifespan, not here.
+
+    ``status_feed``: a Unix socket path on which to send the status answers to the
+    status front (``app.status_feed``), when the service runs behind one.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
@@ -94,9 +100,15 @@ def create_app(settings: Settings | None = None) -> SpcmonApp:
         service = Service.build(settings)
         app.state.service = service
         await service.start()
+        feed = None
+        if status_feed is not None:
+            feed = StatusFeed(service, status_feed, settings.http.status_front_refresh_s)
+            await feed.start()
         try:
             yield
         finally:
+            if feed is not None:
+                await feed.stop()
             await service.stop()
 
     app = SpcmonApp(

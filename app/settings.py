@@ -369,6 +369,19 @@ class HttpSettings(BaseModel):
     max_body_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1024, le=1024**3, description="larger requests get a 413"
     )
+    status_front: bool = Field(
+        default=False,
+        description=(
+            "answer status polls in a second process, from copies of the answers, so that "
+            "heavy ingest does not delay them (README: Under load)"
+        ),
+    )
+    status_front_refresh_s: float = Field(
+        default=0.25,
+        ge=0.05,
+        le=5.0,
+        description="how often the status front's copies are brought up to date (s)",
+    )
 
 
 class AuthSettings(BaseModel):

@@ -1,7 +1,7 @@
 """HTTP API under load: GET .../status latency at a fixed rate, with and without ingest.
 
     .venv/bin/python -m benchmarks.api_load [--rate 1000] [--ingest 10000] [--seconds 30]
-        [--profile DIR]
+        [--profile DIR] [--status-front]
 
 Generates a plant of 500 characteristics (5 lines x 10 processes x 10, I-MR, the default
 rules, EWMA and CUSUM, no OPC UA or MQTT sources), creates a viewer and an ingest key with
@@ -22,6 +22,9 @@ costs 2-4 ms of CPU per request on this machine, more than the service it would 
 Phases, each ``--seconds`` long after a short warm-up: the status load alone (baseline),
 the same sending ``If-None-Match`` (ETag: 304 answers), and the status load while
 ingesting. The load generator shares the cores with the service: the CPU of both is shown.
+``--status-front`` runs the service as two processes (``SPCMON_HTTP__STATUS_FRONT=true``:
+status polls answered by the front from copies, see ``app.status_front``); the service
+CPU is then the sum of both.
 """
 
 from __future__ import annotations
@@ -287,7 +290,7 @@ def _sampled(load: Load, name: str, seconds: float) -> Iterator[None]:
     spy = str(Path(sys.executable).with_name("py-spy"))
     command = [spy, "record", "--pid", str(load.pid), "--duration", str(int(seconds)),
                "--rate", "250", "--format", "raw", "--threads", "--gil", "--nonblocking",
-               "-o", str(out)]  # fmt: skip
+               "-o", str(out)] + (["--subprocesses"] if load.args.status_front else [])  # fmt: skip
     sampler = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
@@ -296,8 +299,11 @@ def _sampled(load: Load, name: str, seconds: float) -> Iterator[None]:
 
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU time of the process and its children alive now (the status front's service)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+    own = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime, all threads
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def _plant_yaml() -> str:
@@ -361,10 +367,18 @@ def main() -> None:
         "--profile", metavar="DIR", help="sample the service with py-spy per phase (into DIR)"
     )
     parser.add_argument("--log-level", default="INFO", help="the service's SPCMON_LOG_LEVEL")
+    parser.add_argument(
+        "--status-front",
+        action="store_true",
+        help="run the service with SPCMON_HTTP__STATUS_FRONT=true (status polls answered "
+        "by a second process)",
+    )
     args = parser.parse_args()
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="spcmon-load-") as tmp:
         env = {**os.environ, "SPCMON_DATA_DIR": tmp, "SPCMON_LOG_LEVEL": args.log_level}
+        if args.status_front:
+            env["SPCMON_HTTP__STATUS_FRONT"] = "true"
         config = Path(tmp) / "plant.yaml"
         config.write_text(_plant_yaml(), encoding="utf-8")
         keys = [

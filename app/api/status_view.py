@@ -55,12 +55,6 @@ def _build(service: Service, record: CharacteristicRecord) -> StatusPublic:
     return build_status(service, record, public)
 
 
-def etag_matches(etag: str, if_none_match: str) -> bool:
-    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2)."""
-    tags = (tag.strip().removeprefix("W/") for tag in if_none_match.split(","))
-    return etag in tags or if_none_match.strip() == "*"
-
-
 def build_status(
     service: Service, record: CharacteristicRecord, public: CharacteristicPublic
 ) -> StatusPublic:

@@ -155,3 +155,17 @@ def test_an_incident_change_renews_the_status_of_each_characteristic_it_concerns
     after = client.get(f"/api/v1/characteristics/{other}/status").json()
     assert not before[other]["open_alarms"]
     assert [a["id"] for a in after["open_alarms"]] == [incident.id]
+
+
+def test_a_root_path_is_honoured(client: TestClient, answered: list[bool]) -> None:
+    """Behind a proxy that serves the API under a prefix (uvicorn ``--root-path /spc``),
+    the prefix stays in the path and the router matches what follows it."""
+    client._transport.root_path = "/spc"  # type: ignore[attr-defined]
+    fast, routed = _both_ways(client, f"/spc{STATUS}", {})
+    _same(fast, routed)
+    assert fast.status_code == 200
+    assert fast.json()["characteristic"]["id"] == CHAR
+    fast, routed = _both_ways(client, "/spc/api/v1/characteristics/nope/status", {})
+    _same(fast, routed)
+    assert fast.status_code == 404
+    assert answered == [True, False]

@@ -11,14 +11,10 @@ from pydantic import ValidationError
 from app.api.characteristic_schemas import CharacteristicCreate, CharacteristicUpdate
 from app.api.deps import EngineerDep, ServiceDep, require
 from app.api.schemas import CharacteristicPublic, StatusPublic
-from app.api.status_view import (
-    etag_matches,
-    public_characteristic,
-    selected,
-    status_answer,
-)
+from app.api.status_view import public_characteristic, selected, status_answer
 from app.auth import Role
 from app.errors import BadRequest, Conflict, NotFound
+from app.status_poll import etag_matches
 from app.wiring import Service, characteristic_record
 from ingest import CharacteristicRecord
 

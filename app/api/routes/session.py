@@ -15,8 +15,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.api.deps import ServiceDep, ViewerDep, get_principal
 from app.api.schemas import StatusPublic, WhoAmIPublic
-from app.api.status_view import etag_matches, status_answer
+from app.api.status_view import status_answer
 from app.auth import Principal, Role, grants
+from app.status_poll import etag_matches
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
 
