@@ -69,16 +69,20 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     host, port = args.host or settings.http.host, args.port or settings.http.port
     if settings.http.status_front:
-        from app.status_front import StatusFront
+        from app.status_front import STOP_TIMEOUT_S, FrontServer, StatusFront
 
         front = StatusFront(settings, args.config)
-        server = uvicorn.Server(
+        server = FrontServer(
+            front,
             uvicorn.Config(front, host=host, port=port, log_config=None,
-                           access_log=settings.http.access_log, lifespan="on")
+                           access_log=settings.http.access_log, lifespan="on",
+                           timeout_graceful_shutdown=int(STOP_TIMEOUT_S)),
         )  # fmt: skip
         front.on_core_exit = lambda: setattr(server, "should_exit", True)
         server.run()
-        return 1 if front.core_failed or not server.started else 0
+        if front.core_failed:  # the service's own code (2: a bad setting) unless it was 0
+            return front.core_exit_code if front.core_exit_code > 0 else 1
+        return 0 if server.started else 1
     uvicorn.run(
         create_app(settings),
         host=host,

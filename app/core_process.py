@@ -80,13 +80,18 @@ class CoreProcess:
         assert self._proc is not None
         return await self._proc.wait()
 
+    def request_stop(self) -> None:
+        """Ask the child to stop without waiting (it drains its pipeline first)."""
+        proc = self._proc
+        if proc is not None and proc.returncode is None and proc.stdin is not None:
+            proc.stdin.close()  # the child's watcher takes this as SIGTERM
+
     async def stop(self, timeout_s: float) -> None:
         """Ask the child to stop (it drains its pipeline first); kill it after ``timeout_s``."""
         proc = self._proc
         if proc is None or proc.returncode is not None:
             return
-        if proc.stdin is not None:
-            proc.stdin.close()  # the child's watcher takes this as SIGTERM
+        self.request_stop()
         try:
             await asyncio.wait_for(proc.wait(), timeout_s)
         except TimeoutError:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Hashable
 from pathlib import Path
 
@@ -55,8 +56,9 @@ class StatusFeed:
         sent: dict[str, Hashable] = {}  # what this front holds: the key of each answer
         try:
             while True:
+                gathered_at = time.monotonic()  # before: the frame holds every edit done
                 changes = await self.changes(sent)
-                writer.write(encode_frame(changes))
+                writer.write(encode_frame(changes, gathered_at))
                 await writer.drain()  # a front that does not read slows the feed, not us
                 await asyncio.sleep(self.refresh_s)
         except (ConnectionError, asyncio.CancelledError):

@@ -1,6 +1,8 @@
 """The frames of the status feed, from the service (``app.status_feed``) to the front.
 
-A frame: a 4-byte big-endian length, then records of ``!HHI`` (the lengths of the
+A frame: a 4-byte big-endian length and the time the service began to gather it
+(``time.monotonic()``, a big-endian double: one clock for every process of the machine),
+then records of ``!HHI`` (the lengths of the
 characteristic id, the ETag and the body) each followed by those bytes; an ETag of
 length 0 means the characteristic is gone. A frame without records is a heartbeat.
 """
@@ -10,25 +12,27 @@ from __future__ import annotations
 import asyncio
 import struct
 
-_LENGTH = struct.Struct("!I")
+_HEADER = struct.Struct("!Id")
 _RECORD = struct.Struct("!HHI")
 
 Change = tuple[str, str, bytes]  # characteristic, ETag ("" if gone), body
 
 
-def encode_frame(changes: list[Change]) -> bytes:
-    """One frame of changed answers (an empty list: a heartbeat)."""
+def encode_frame(changes: list[Change], gathered_at: float) -> bytes:
+    """One frame of changed answers (an empty list: a heartbeat) gathered from
+    ``gathered_at`` (``time.monotonic()``) on."""
     parts: list[bytes] = []
     for characteristic, etag, body in changes:
         cid, tag = characteristic.encode(), etag.encode("latin-1")
         parts += (_RECORD.pack(len(cid), len(tag), len(body)), cid, tag, body)
     payload = b"".join(parts)
-    return _LENGTH.pack(len(payload)) + payload
+    return _HEADER.pack(len(payload), gathered_at) + payload
 
 
-async def read_frame(reader: asyncio.StreamReader) -> list[Change]:
-    """The next frame's changes; ``asyncio.IncompleteReadError`` when the feed ends."""
-    (size,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+async def read_frame(reader: asyncio.StreamReader) -> tuple[float, list[Change]]:
+    """The next frame's time gathered and changes; ``asyncio.IncompleteReadError`` when
+    the feed ends."""
+    size, gathered_at = _HEADER.unpack(await reader.readexactly(_HEADER.size))
     payload = await reader.readexactly(size)
     changes: list[Change] = []
     at = 0
@@ -41,4 +45,4 @@ async def read_frame(reader: asyncio.StreamReader) -> list[Change]:
         at += tag_len
         changes.append((characteristic, etag, payload[at : at + body_len]))
         at += body_len
-    return changes
+    return gathered_at, changes

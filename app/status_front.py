@@ -30,12 +30,15 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import FrameType
 
 import httpx
+import uvicorn
 from starlette.types import Message, Receive, Scope, Send
 
 from app.auth import KeyRing
@@ -54,6 +57,11 @@ HOP_BY_HOP = {
     b"trailer", b"transfer-encoding", b"upgrade",
 }  # fmt: skip
 SET_BY_FRONT = {b"date", b"server"}  # the front's uvicorn sends its own
+# a client's own forwarding claims are dropped: the service trusts the front's alone; the
+# front has already answered an ``Expect: 100-continue``
+NOT_PASSED_ON = HOP_BY_HOP | {
+    b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"forwarded", b"expect",
+}  # fmt: skip
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 MEASUREMENTS = "/api/v1/measurements"
 
@@ -64,16 +72,18 @@ class StatusMirror:
     def __init__(self) -> None:
         self.answers: dict[str, tuple[bytes, str]] = {}
         self._heard = float("-inf")  # time.monotonic() of the last frame
-        self._frames = 0
-        self._trusted_from = 0  # frame count from which the copies may be used again
+        self._gathered_at = float("-inf")  # when the service began to gather the last frame
+        self._edited_at = float("-inf")  # when the last edit through the API was answered
 
     def fresh(self) -> bool:
-        return self._frames >= self._trusted_from and time.monotonic() - self._heard < STALE_AFTER_S
+        if self._gathered_at < self._edited_at:
+            return False  # the copies may not show an edit just answered
+        return time.monotonic() - self._heard < STALE_AFTER_S
 
     def distrust(self) -> None:
-        """Stop using the copies until two more frames came: the second was surely made
-        after an edit that has just been answered (so a client reads its own write)."""
-        self._trusted_from = self._frames + 2
+        """Use the copies again only from a frame gathered after now: an edit that has just
+        been answered is in it, so whoever made it reads it at once."""
+        self._edited_at = time.monotonic()
 
     def get(self, characteristic: str) -> tuple[bytes, str] | None:
         """Body and ETag, or ``None`` if there is no copy or the copies are not fresh."""
@@ -89,15 +99,17 @@ class StatusMirror:
                 continue
             try:
                 while True:
-                    for characteristic, etag, body in await read_frame(reader):
+                    gathered_at, changes = await read_frame(reader)
+                    for characteristic, etag, body in changes:
                         if etag:
                             self.answers[characteristic] = (body, etag)
                         else:
                             self.answers.pop(characteristic, None)
-                    self._heard = time.monotonic()
-                    self._frames += 1
+                    self._heard, self._gathered_at = time.monotonic(), gathered_at
             except (asyncio.IncompleteReadError, ConnectionError):
                 _log.warning("status front: the service's status feed closed; reconnecting")
+            except Exception:  # a bad frame: start afresh rather than stop using the feed
+                _log.exception("status front: unreadable status feed; reconnecting")
             finally:
                 self.answers.clear()
                 self._heard = float("-inf")
@@ -113,7 +125,9 @@ class StatusFront:
         self.config = config
         self.keys = KeyRing(settings.keys_file)
         self.mirror = StatusMirror()
-        self.core_failed = False  # the service exited on its own: ``spcmon serve`` exits 1
+        self.core_failed = False  # the service exited on its own: ``spcmon serve`` fails
+        self.core_exit_code = 0
+        self.stopping = False  # a stop was asked for: the service's exit is expected
         self.on_core_exit: Callable[[], None] = lambda: os.kill(os.getpid(), signal.SIGTERM)
         self._core: CoreProcess | None = None
         self._client: httpx.AsyncClient | None = None
@@ -165,10 +179,18 @@ class StatusFront:
         ]
         gc.freeze()  # the modules' objects live for ever: full collections skip them
 
+    def begin_stop(self) -> None:
+        """A stop was asked for (SIGTERM, Ctrl-C): tell the service at once, so that it ends
+        its event streams and drains while the front still passes its answers on."""
+        self.stopping = True
+        if self._core is not None:
+            self._core.request_stop()
+
     async def _stop(self) -> None:
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         if self._client is not None:
             await self._client.aclose()
@@ -179,8 +201,10 @@ class StatusFront:
 
     async def _watch(self, core: CoreProcess) -> None:
         code = await core.wait()
+        if self.stopping:
+            return
         _log.error("status front: the service process exited (code %s); stopping", code)
-        self.core_failed = True
+        self.core_failed, self.core_exit_code = True, code
         self.on_core_exit()  # the server stops as on SIGTERM, then ``spcmon serve`` exits 1
 
     async def _pass_on(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -201,9 +225,10 @@ class StatusFront:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        headers = [(k, v) for k, v in scope["headers"] if k not in HOP_BY_HOP]
-        if client := scope.get("client"):
+        headers = [(k, v) for k, v in scope["headers"] if k not in NOT_PASSED_ON]
+        if client := scope.get("client"):  # the front's view, never the client's own claim
             headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         request = self._client.build_request(
             scope["method"],
             httpx.URL(scheme="http", host="core", raw_path=target),
@@ -237,8 +262,11 @@ async def _stream(chunks: AsyncIterator[bytes], receive: Receive, send: Send) ->
     """Copy the answer's body until it ends or the client goes (SSE streams never end)."""
 
     async def copy() -> None:
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        try:
+            async for chunk in chunks:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.TransportError as exc:  # the service went mid-answer: end it here
+            _log.warning("status front: answer cut short by the service: %s", exc)
         await send({"type": "http.response.body", "body": b""})
 
     async def gone() -> None:
@@ -269,3 +297,26 @@ async def _problem(send: Send, status: int, title: str, detail: str) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class FrontServer(uvicorn.Server):
+    """uvicorn, telling the service to stop as soon as the front is asked to.
+
+    uvicorn waits for open answers before the lifespan's shutdown; an event stream passed
+    on from the service ends only when the service ends it, so the service must hear of
+    the stop first, not after that wait.
+    """
+
+    def __init__(self, front: StatusFront, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.front = front
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:  # a signal handler: the loop does the work
+            self._loop.call_soon_threadsafe(self.front.begin_stop)

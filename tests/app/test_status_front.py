@@ -312,10 +312,40 @@ def _state(pid: int) -> bytes:
 async def test_frames_carry_answers_gone_characteristics_and_heartbeats() -> None:
     changes = [("line1.Ø-bore", '"abc"', json.dumps({"v": 1}).encode()), ("gone", "", b"")]
     reader = asyncio.StreamReader()
-    reader.feed_data(encode_frame(changes) + encode_frame([]))
+    reader.feed_data(encode_frame(changes, 12.5) + encode_frame([], 13.25))
     reader.feed_eof()
 
-    assert await read_frame(reader) == changes
-    assert await read_frame(reader) == []
+    assert await read_frame(reader) == (12.5, changes)
+    assert await read_frame(reader) == (13.25, [])
     with pytest.raises(asyncio.IncompleteReadError):
         await read_frame(reader)
+
+
+def test_stopping_the_front_with_an_event_stream_open_stops_both_promptly(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    """``docker stop`` signals the front alone; the stream must not hold the stop up."""
+    running = _start(tmp_path, demo_config_path)
+    core_pid = running.core_pid
+    with httpx.Client(base_url=running.url, headers=running.headers(Role.VIEWER)) as client:
+        with client.stream("GET", "/api/v1/stream", timeout=60) as stream:
+            assert stream.status_code == 200
+            asked = time.monotonic()
+            running.proc.send_signal(signal.SIGTERM)
+            for _ in stream.iter_raw():  # ends when the service ends the stream
+                pass
+        code = running.proc.wait(60)
+    assert time.monotonic() - asked < 20
+    assert code == -signal.SIGTERM
+    assert not Path(f"/proc/{core_pid}").exists()
+    assert "the service process exited" not in running.log.read_text()
+
+
+def test_a_stop_of_both_processes_is_not_reported_as_a_failure(
+    tmp_path: Path, demo_config_path: Path
+) -> None:
+    """``systemctl stop`` and Ctrl-C signal the whole process group."""
+    running = _start(tmp_path, demo_config_path)
+    os.kill(running.core_pid, signal.SIGTERM)
+    running.proc.send_signal(signal.SIGTERM)
+    assert running.proc.wait(60) == -signal.SIGTERM  # not 1: nothing failed
