@@ -225,14 +225,10 @@ class StatusFront:
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        headers = [(k, v) for k, v in scope["headers"] if k not in NOT_PASSED_ON]
-        if client := scope.get("client"):  # the front's view, never the client's own claim
-            headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
-        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         request = self._client.build_request(
             scope["method"],
             httpx.URL(scheme="http", host="core", raw_path=target),
-            headers=headers,
+            headers=headers_for_service(scope),
             content=bytes(body),
         )
         try:
@@ -256,6 +252,17 @@ class StatusFront:
             await _stream(response.aiter_raw(), receive, send)
         finally:
             await response.aclose()
+
+
+def headers_for_service(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The request's headers as passed to the service, which trusts ``X-Forwarded-*`` from
+    its private socket: a client's own forwarding claims and ``Expect`` are dropped, and the
+    front says who connected to it and over which scheme."""
+    headers = [(k, v) for k, v in scope["headers"] if k not in NOT_PASSED_ON]
+    if client := scope.get("client"):  # the front's view, never the client's own claim
+        headers.append((b"x-forwarded-for", client[0].encode("latin-1")))
+    headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
+    return headers
 
 
 async def _stream(chunks: AsyncIterator[bytes], receive: Receive, send: Send) -> None:

@@ -27,6 +27,7 @@ from app.auth import KeyRing, Role
 from app.core_process import HTTP_SOCKET
 from app.local_broker import free_port
 from app.status_frames import encode_frame, read_frame
+from app.status_front import headers_for_service
 from tests.conftest import DEMO_CONFIG
 
 CHAR = "line1.turning.diameter"
@@ -319,6 +320,35 @@ async def test_frames_carry_answers_gone_characteristics_and_heartbeats() -> Non
     assert await read_frame(reader) == (13.25, [])
     with pytest.raises(asyncio.IncompleteReadError):
         await read_frame(reader)
+
+
+def test_a_clients_forwarding_claims_never_reach_the_service() -> None:
+    """The service trusts X-Forwarded-* on its private socket (it may be behind a real
+    proxy only through the front): only the front's own view of the client passes."""
+    scope = {
+        "type": "http",
+        "scheme": "http",
+        "client": ("192.0.2.7", 50123),
+        "headers": [
+            (b"host", b"spc.example"),
+            (b"authorization", b"Bearer k"),
+            (b"x-forwarded-for", b"10.0.0.1"),
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-host", b"evil.example"),
+            (b"forwarded", b"for=10.0.0.1;proto=https"),
+            (b"expect", b"100-continue"),
+        ],
+    }
+    assert headers_for_service(scope) == [
+        (b"host", b"spc.example"),
+        (b"authorization", b"Bearer k"),
+        (b"x-forwarded-for", b"192.0.2.7"),
+        (b"x-forwarded-proto", b"http"),
+    ]
+    # a Unix-socket client has no address: no X-Forwarded-For at all, not a claimed one
+    unix = {**scope, "client": None}
+    assert (b"x-forwarded-for", b"10.0.0.1") not in headers_for_service(unix)
+    assert [k for k, _ in headers_for_service(unix)].count(b"x-forwarded-for") == 0
 
 
 def test_stopping_the_front_with_an_event_stream_open_stops_both_promptly(
