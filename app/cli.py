@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from datetime import tzinfo
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -97,12 +99,21 @@ def _serve_behind_front(settings: Settings, core_dir: Path) -> int:
     """The service as the status front's child: on its Unix sockets, until the front goes."""
     import uvicorn
 
-    from app.core_process import FEED_SOCKET, HTTP_SOCKET, stop_when_parent_goes
+    from app.core_process import FEED_SOCKET, HTTP_SOCKET, remove_sockets, stop_when_parent_goes
     from app.log_format import configure_logging
     from app.main import create_app
 
     configure_logging(settings.log_level, settings.log_format)
     stop_when_parent_goes()
+
+    def remove_then_stop(sig: int, frame: FrameType | None) -> None:
+        # uvicorn ends a signalled stop by raising the signal again with this handler back
+        remove_sockets(core_dir)  # the front may be gone (killed): nobody else would
+        signal.signal(sig, signal.SIG_DFL)
+        signal.raise_signal(sig)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, remove_then_stop)
     uvicorn.run(
         create_app(settings, status_feed=core_dir / FEED_SOCKET),
         uds=str(core_dir / HTTP_SOCKET),
@@ -111,6 +122,7 @@ def _serve_behind_front(settings: Settings, core_dir: Path) -> int:
         proxy_headers=True,
         forwarded_allow_ips="*",  # a private socket: only the front can connect
     )
+    remove_sockets(core_dir)
     return 0
 
 

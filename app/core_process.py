@@ -100,6 +100,15 @@ class CoreProcess:
             await proc.wait()
 
 
+def remove_sockets(core_dir: Path) -> None:
+    """In the child, at exit: its two sockets, and their directory if nothing else is in
+    it (never more: the directory is given on the command line)."""
+    for name in (HTTP_SOCKET, FEED_SOCKET):
+        (core_dir / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty, or already removed by the front
+        core_dir.rmdir()
+
+
 def stop_when_parent_goes() -> None:
     """In the child: SIGTERM ourselves when standard input (the front's pipe) closes."""
 

@@ -294,12 +294,16 @@ def test_the_front_exits_with_an_error_when_the_service_dies(
 def test_the_service_stops_when_the_front_is_killed(tmp_path: Path, demo_config_path: Path) -> None:
     running = _start(tmp_path, demo_config_path)
     core_pid = running.core_pid
+    argv = Path(f"/proc/{core_pid}/cmdline").read_bytes().split(b"\0")
+    socket_dir = Path(argv[argv.index(b"--core-dir") + 1].decode())
+    assert (socket_dir / HTTP_SOCKET).is_socket()
     running.proc.kill()
     running.proc.wait(10)
     deadline = time.monotonic() + 45  # it drains its pipeline first
     while Path(f"/proc/{core_pid}").exists() and b"(zombie)" not in _state(core_pid):
         assert time.monotonic() < deadline, "the service process outlived its front"
         time.sleep(0.1)
+    assert not socket_dir.exists(), "the killed front's private socket directory was left"
 
 
 def _state(pid: int) -> bytes:
